@@ -1,0 +1,87 @@
+"""``python -m mock_server``: start the reference DICOMweb server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .config import ConfigError, Settings, load_config
+
+__all__ = ["main"]
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port must be an integer, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be within 0..65535, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mock_server",
+                                description="Reference mock DICOMweb server (QIDO-RS, WADO-RS, WADO-URI, STOW-RS).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=None, help="port (default: HttpPort of the config, else 8042; 0 = any free port)")
+    p.add_argument("--config", type=Path, help="Orthanc-style JSON configuration file (// comments allowed)")
+    p.add_argument("--store", type=Path, help="directory that keeps the instances across restarts (default: a temporary directory)")
+    p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_config(args.config) if args.config else Settings()
+    except ConfigError as exc:
+        print(f"error: --config: {exc}", file=sys.stderr)
+        return 2
+    if args.store is not None and args.store.exists() and not args.store.is_dir():
+        print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
+        return 2
+    from .app import create_app
+    from .store.disk import DiskStore
+    from .threaded import ServerThread
+
+    started = time.perf_counter()
+    try:
+        store = DiskStore(args.store) if args.store else DiskStore.temporary()
+    except OSError as exc:
+        print(f"error: --store: cannot use {args.store}: {exc.strerror}", file=sys.stderr)
+        return 2
+    app = create_app(settings, store, fixtures=not args.no_fixtures)
+    port = args.port if args.port is not None else settings.http_port
+    ssl_context = None
+    if settings.ssl_enabled:
+        from .tls import server_ssl_context
+        ssl_context = server_ssl_context(settings)
+    try:
+        server = ServerThread(app, args.host, port, ssl_context)
+    except OSError as exc:
+        print(f"error: --port: cannot listen on {args.host}:{port}: {exc.strerror}", file=sys.stderr)
+        store.close()
+        return 2
+    counts = store.counts()
+    print(f"DICOMweb mock serving {counts['instances']} instances in {counts['studies']} studies "
+          f"(ready in {time.perf_counter() - started:.1f} s)", flush=True)
+    print(f"  DICOMweb root: {server.dicomweb_url}", flush=True)
+    print(f"  WADO-URI:      {server.wado_uri_url}", flush=True)
+    try:
+        server.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server.server_close()
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

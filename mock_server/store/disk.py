@@ -1,0 +1,224 @@
+"""On-disk store: Part 10 files plus the SQLite index.
+
+Each instance is written to a temporary file, parsed, renamed to a name of
+its own and only then committed to the index in one transaction, so a crash
+never leaves a half-stored instance visible.  At start-up, files the index
+does not reference (left by a crash between rename and commit) are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
+                   SearchScope)
+from .extract import extract
+from .search import search
+from .sqlite_index import SqliteIndex
+
+__all__ = ["DiskStore"]
+
+_COPY_CHUNK = 1 << 20
+#: Elements longer than this stay on disk while an instance is indexed.
+_DEFER_SIZE = 64 * 1024
+
+
+class DiskStore:
+    """A :class:`~mock_server.store.base.Store` kept in one directory."""
+
+    def __init__(self, root: str | Path, *, max_instance_size: int | None = None):
+        self.root = Path(root)
+        self.files_dir = self.root / "files"
+        self.tmp_dir = self.root / "tmp"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.index = SqliteIndex(self.root / "index.sqlite")
+        self.max_instance_size = max_instance_size
+        self._owned_tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._lock = threading.Lock()
+        self.recover()
+
+    @classmethod
+    def temporary(cls) -> "DiskStore":
+        """A store in a fresh temporary directory, removed by :meth:`close`."""
+        tmp = tempfile.TemporaryDirectory(prefix="dicomweb-mock-")
+        store = cls(tmp.name)
+        store._owned_tmp = tmp
+        return store
+
+    def close(self) -> None:
+        if self._owned_tmp is not None:
+            self._owned_tmp.cleanup()
+            self._owned_tmp = None
+
+    # -- crash recovery ----------------------------------------------------------------------
+    def recover(self) -> int:
+        """Delete temporary files and files the index does not reference; returns how many."""
+        removed = 0
+        for leftover in self.tmp_dir.iterdir():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        known = self.index.all_paths()
+        for path in self.files_dir.rglob("*.dcm"):
+            if str(path.relative_to(self.root)) not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    # -- writes ------------------------------------------------------------------------------
+    def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None) -> AddResult:
+        """Store one Part 10 instance read from ``source`` (a stream or a path)."""
+        tmp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        try:
+            size = self._spool(source, tmp_path)
+            try:
+                ds = pydicom.dcmread(tmp_path, defer_size=_DEFER_SIZE)
+            except (InvalidDicomError, EOFError) as exc:
+                raise InvalidInstance(f"not a DICOM Part 10 instance: {exc}".splitlines()[0], 0xC000) from None
+            except Exception as exc:  # pydicom raises many types on corrupt input
+                raise InvalidInstance(f"cannot parse the DICOM instance: {type(exc).__name__}: {exc}"
+                                      .splitlines()[0][:300], 0xC000) from None
+            if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
+                raise InvalidInstance("the instance has no File Meta Information with a Transfer Syntax UID",
+                                      0xC000)
+            extracted = extract(ds)
+            if expected_study_uid is not None and extracted.study_instance_uid != expected_study_uid:
+                raise InvalidInstance(
+                    f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
+                    f"{expected_study_uid}", 0xA900)
+            self._check_hierarchy(extracted.sop_instance_uid, extracted.series_instance_uid,
+                                  extracted.study_instance_uid)
+            digest = hashlib.sha1(extracted.sop_instance_uid.encode()).hexdigest()
+            final = self.files_dir / digest[:2] / f"{digest}-{uuid.uuid4().hex[:12]}.dcm"
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_path, final)
+            rel = str(final.relative_to(self.root))
+            try:
+                record, old_path = self.index.insert(extracted, rel, size)
+            except BaseException:
+                final.unlink(missing_ok=True)
+                raise
+            if old_path:
+                (self.root / old_path).unlink(missing_ok=True)
+            return AddResult(record=record, replaced=old_path is not None)
+        finally:
+            tmp_path.unlink(missing_ok=True)
+
+    def _spool(self, source: BinaryIO | str | Path, tmp_path: Path) -> int:
+        size = 0
+        with open(tmp_path, "wb") as out:
+            if isinstance(source, (str, Path)):
+                with open(source, "rb") as src:
+                    shutil.copyfileobj(src, out, _COPY_CHUNK)
+                return tmp_path.stat().st_size
+            while True:
+                chunk = source.read(_COPY_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if self.max_instance_size is not None and size > self.max_instance_size:
+                    raise InvalidInstance(f"the instance exceeds the maximum size of {self.max_instance_size} bytes",
+                                          0xA700)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        return size
+
+    def _check_hierarchy(self, sop_uid: str, series_uid: str, study_uid: str) -> None:
+        existing = self.index.instance_by_uid(sop_uid)
+        if existing is not None and (existing.series_instance_uid != series_uid
+                                     or existing.study_instance_uid != study_uid):
+            raise InstanceConflict(f"SOPInstanceUID {sop_uid} is already stored in series "
+                                   f"{existing.series_instance_uid} of study {existing.study_instance_uid}")
+        for row in self.index.query("SELECT study_uid FROM series WHERE uid=?", [series_uid]):
+            if row[0] != study_uid:
+                raise InstanceConflict(f"SeriesInstanceUID {series_uid} already belongs to study {row[0]}")
+
+    def delete_instance(self, record: InstanceRecord) -> None:
+        path = self.index.delete_instance(record.sop_instance_uid)
+        if path:
+            (self.root / path).unlink(missing_ok=True)
+
+    def delete_resource(self, level: str, oid: str) -> int:
+        """Delete an Orthanc resource and everything below it; returns instances removed."""
+        records = self.index.instances_under(level, oid)
+        if not records:
+            raise NotFound(f"unknown {level[:-1] if level != 'series' else 'series'} {oid}")
+        for record in records:
+            self.delete_instance(record)
+        return len(records)
+
+    def reset(self, files: Iterable[str | Path] = ()) -> int:
+        """Remove everything, then store ``files``; returns how many were stored."""
+        with self._lock:
+            self.index.clear()
+            shutil.rmtree(self.files_dir, ignore_errors=True)
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            return sum(1 for f in files if self.add(f))
+
+    def load(self, files: Iterable[str | Path]) -> int:
+        """Store the files whose SOP Instance UID is not stored yet (start-up seeding)."""
+        count = 0
+        for f in files:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+            if self.index.instance_by_uid(str(ds.SOPInstanceUID)) is None:
+                self.add(f)
+                count += 1
+        return count
+
+    # -- reads -------------------------------------------------------------------------------
+    def search(self, scope: SearchScope, filters: Iterable[Any], *, limit: int | None, offset: int,
+               case_sensitive_pn: bool = False, fuzzy: bool = False) -> SearchResult:
+        return search(self.index, scope, filters, limit=limit, offset=offset,
+                      case_sensitive_pn=case_sensitive_pn, fuzzy=fuzzy)
+
+    def instances(self, study_uid: str, series_uid: str | None = None,
+                  sop_instance_uid: str | None = None) -> list[InstanceRecord]:
+        """Instances of a study, series or one instance; :class:`NotFound` when none."""
+        found = self.index.instances(study_uid, series_uid, sop_instance_uid)
+        if not found:
+            what = ("instance" if sop_instance_uid else "series" if series_uid else "study")
+            uid = sop_instance_uid or series_uid or study_uid
+            raise NotFound(f"no {what} {uid} in this server")
+        return found
+
+    def instance(self, sop_instance_uid: str) -> InstanceRecord:
+        record = self.index.instance_by_uid(sop_instance_uid)
+        if record is None:
+            raise NotFound(f"no instance {sop_instance_uid} in this server")
+        return record
+
+    def metadata_texts(self, records: Iterable[InstanceRecord]) -> list[str]:
+        return self.index.metadata([r.sop_instance_uid for r in records])
+
+    def file_path(self, record: InstanceRecord) -> Path:
+        return self.root / record.path
+
+    def open(self, record: InstanceRecord) -> BinaryIO:
+        try:
+            return open(self.root / record.path, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"instance {record.sop_instance_uid} was removed") from None
+
+    def read_dataset(self, record: InstanceRecord, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
+        with self.open(record) as fh:
+            return pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels)
+
+    def orthanc_resource(self, level: str, oid: str) -> dict[str, Any]:
+        found = self.index.orthanc_resource(level, oid)
+        if found is None:
+            raise NotFound(f"unknown resource /{level}/{oid}")
+        return found
+
+    def counts(self) -> dict[str, int]:
+        return self.index.counts()

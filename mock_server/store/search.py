@@ -1,0 +1,109 @@
+"""QIDO-RS search over the SQLite index (PS3.18 10.6.2, PS3.4 C.2.2.2).
+
+UID keys are pushed down to SQL (indexed columns); every other key is
+matched on the stored DICOM JSON of the candidate rows with the pure
+matching functions, so no file is ever opened.  Computed attributes
+(ModalitiesInStudy, Number of Study/Series Related ...) come from
+correlated sub-queries on indexed columns.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from ..dicomweb.matching import dataset_matches
+from .base import SearchResult, SearchScope
+from .sqlite_index import SqliteIndex
+
+__all__ = ["search"]
+
+_STUDY_UID, _SERIES_UID, _SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
+_MODALITIES_SQL = "(SELECT group_concat(DISTINCT m.modality) FROM series m WHERE m.study_uid = st.uid)"
+_N_STUDY_SERIES_SQL = "(SELECT COUNT(*) FROM series c WHERE c.study_uid = st.uid)"
+_N_STUDY_INSTANCES_SQL = "(SELECT COUNT(*) FROM instances c WHERE c.study_uid = st.uid)"
+_N_SERIES_INSTANCES_SQL = "(SELECT COUNT(*) FROM instances c WHERE c.series_uid = se.uid)"
+
+
+def _uid_values(filt: Any) -> list[str] | None:
+    """UIDs of a single-value or UID-list filter on a top-level UID key, else None."""
+    if len(filt.path) != 1 or filt.kind not in ("single", "uid_list"):
+        return None
+    raw = filt.raw.replace("\\", ",")
+    return [v.strip() for v in raw.split(",") if v.strip()]
+
+
+def _computed_study(modalities: str | None, n_series: int, n_instances: int) -> dict[str, Any]:
+    mods = sorted(m for m in (modalities or "").split(",") if m)
+    element: dict[str, Any] = {"vr": "CS"}
+    if mods:
+        element["Value"] = mods
+    return {
+        "00080061": element,
+        "00201206": {"vr": "IS", "Value": [n_series]},
+        "00201208": {"vr": "IS", "Value": [n_instances]},
+    }
+
+
+def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, limit: int | None, offset: int,
+           case_sensitive_pn: bool = False, fuzzy: bool = False) -> SearchResult:
+    """Run a QIDO-RS search; returns merged DICOM JSON of every matching row.
+
+    The objects hold the attributes of the searched level and of its parent
+    levels (study attributes with patient ones); the caller projects them on
+    the attributes to return (PS3.18 10.6.3.3).
+    """
+    filters = list(filters)
+    clauses: list[str] = []
+    params: list[Any] = []
+    py_filters = []
+    columns = {_STUDY_UID: "st.uid", _SERIES_UID: "se.uid", _SOP_UID: "i.uid"}
+    for filt in filters:
+        uids = _uid_values(filt)
+        column = columns.get(filt.path[0]) if uids is not None else None
+        if column is not None and not (scope.level == "study" and filt.path[0] != _STUDY_UID) and \
+                not (scope.level == "series" and filt.path[0] == _SOP_UID):
+            clauses.append(f"{column} IN ({','.join('?' * len(uids))})")
+            params.extend(uids)
+        else:
+            py_filters.append(filt)
+    if scope.study_uid is not None:
+        clauses.append("st.uid = ?")
+        params.append(scope.study_uid)
+    if scope.series_uid is not None:
+        clauses.append("se.uid = ?")
+        params.append(scope.series_uid)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    if scope.level == "study":
+        sql = (f"SELECT st.json, NULL, NULL, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, "
+               f"NULL FROM studies st {where} ORDER BY st.rowid")
+    elif scope.level == "series":
+        sql = (f"SELECT st.json, se.json, NULL, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, "
+               f"{_N_SERIES_INSTANCES_SQL} FROM series se JOIN studies st ON st.uid = se.study_uid {where} "
+               "ORDER BY st.rowid, se.rowid")
+    else:
+        sql = (f"SELECT st.json, se.json, i.json, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, "
+               f"{_N_STUDY_INSTANCES_SQL}, {_N_SERIES_INSTANCES_SQL} FROM instances i "
+               "JOIN series se ON se.uid = i.series_uid JOIN studies st ON st.uid = i.study_uid "
+               f"{where} ORDER BY st.rowid, se.rowid, i.instance_number, i.uid")
+    result = SearchResult()
+    skipped = 0
+    for row in index.query(sql, params):
+        merged: dict[str, Any] = json.loads(row[0])
+        merged.update(_computed_study(row[3], row[4], row[5]))
+        if row[1] is not None:
+            merged.update(json.loads(row[1]))
+            merged["00201209"] = {"vr": "IS", "Value": [row[6]]}
+        if row[2] is not None:
+            merged.update(json.loads(row[2]))
+        if py_filters and not dataset_matches(py_filters, merged, case_sensitive_pn=case_sensitive_pn,
+                                              fuzzy=fuzzy):
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        if limit is not None and len(result.matches) >= limit:
+            result.more_available = True
+            break
+        result.matches.append(merged)
+    return result

@@ -1,0 +1,252 @@
+"""SQLite index of stored instances (stdlib ``sqlite3``, WAL mode).
+
+One table per level (patients, studies, series, instances).  Each row holds
+the level's DICOM JSON, so QIDO-RS (PS3.18 10.6) answers from the index and
+WADO-RS metadata (PS3.18 10.4.1.1.2) never parses a file.  Connections are
+per thread; writes are serialised by SQLite's own locking.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from .base import InstanceRecord
+from .extract import Extracted
+from .orthanc_ids import instance_id, patient_id, series_id, study_id
+
+__all__ = ["SqliteIndex"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS patients (
+    oid TEXT PRIMARY KEY, patient_id TEXT NOT NULL, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    oid TEXT PRIMARY KEY, uid TEXT NOT NULL UNIQUE, patient_oid TEXT NOT NULL,
+    patient_id TEXT NOT NULL, study_date TEXT NOT NULL, study_time TEXT NOT NULL, json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS studies_date ON studies(study_date);
+CREATE INDEX IF NOT EXISTS studies_pid ON studies(patient_id);
+CREATE TABLE IF NOT EXISTS series (
+    oid TEXT PRIMARY KEY, uid TEXT NOT NULL UNIQUE, study_uid TEXT NOT NULL,
+    modality TEXT NOT NULL, json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);
+CREATE INDEX IF NOT EXISTS series_modality ON series(modality);
+CREATE TABLE IF NOT EXISTS instances (
+    oid TEXT PRIMARY KEY, uid TEXT NOT NULL UNIQUE, sop_class_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL, study_uid TEXT NOT NULL, patient_id TEXT NOT NULL,
+    transfer_syntax TEXT NOT NULL, size INTEGER NOT NULL, frames INTEGER NOT NULL,
+    instance_number INTEGER, path TEXT NOT NULL, json TEXT NOT NULL, metadata TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid, instance_number);
+CREATE INDEX IF NOT EXISTS instances_study ON instances(study_uid);
+"""
+
+_INSTANCE_COLUMNS = ("uid, sop_class_uid, series_uid, study_uid, patient_id, transfer_syntax, size, frames, "
+                     "oid, path")
+
+
+def _record(row: tuple[Any, ...]) -> InstanceRecord:
+    return InstanceRecord(*row)
+
+
+def _instance_number(data: dict[str, Any]) -> int | None:
+    value = data.get("00200013", {}).get("Value")
+    if value and isinstance(value[0], (int, float)):
+        return int(value[0])
+    return None
+
+
+class SqliteIndex:
+    """The relational index behind :class:`~mock_server.store.disk.DiskStore`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self.connection() as conn:
+            conn.executescript(_SCHEMA)
+
+    # -- connections -----------------------------------------------------------------------
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    # -- writes ------------------------------------------------------------------------------
+    def insert(self, ex: Extracted, path: str, size: int) -> tuple[InstanceRecord, str | None]:
+        """Insert or replace the rows of one instance in a single transaction.
+
+        Returns the record and, when an older copy was replaced, the path of
+        the file it pointed to (which the caller removes).
+        """
+        pid_oid = patient_id(ex.patient_id)
+        st_oid = study_id(ex.patient_id, ex.study_instance_uid)
+        se_oid = series_id(ex.patient_id, ex.study_instance_uid, ex.series_instance_uid)
+        in_oid = instance_id(ex.patient_id, ex.study_instance_uid, ex.series_instance_uid, ex.sop_instance_uid)
+        conn = self.connection()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                old = conn.execute("SELECT path FROM instances WHERE uid=?", (ex.sop_instance_uid,)).fetchone()
+                conn.execute("INSERT OR REPLACE INTO patients VALUES (?,?,?)",
+                             (pid_oid, ex.patient_id, json.dumps(ex.patient_json, ensure_ascii=False)))
+                conn.execute("INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?)",
+                             (st_oid, ex.study_instance_uid, pid_oid, ex.patient_id, ex.study_date, ex.study_time,
+                              json.dumps(ex.study_json, ensure_ascii=False)))
+                conn.execute("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?)",
+                             (se_oid, ex.series_instance_uid, ex.study_instance_uid, ex.modality,
+                              json.dumps(ex.series_json, ensure_ascii=False)))
+                conn.execute("INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             (in_oid, ex.sop_instance_uid, ex.sop_class_uid, ex.series_instance_uid,
+                              ex.study_instance_uid, ex.patient_id, ex.transfer_syntax_uid, size,
+                              ex.number_of_frames, _instance_number(ex.instance_json), path,
+                              json.dumps(ex.instance_json, ensure_ascii=False), ex.metadata_text))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        record = InstanceRecord(ex.sop_instance_uid, ex.sop_class_uid, ex.series_instance_uid,
+                                ex.study_instance_uid, ex.patient_id, ex.transfer_syntax_uid, size,
+                                ex.number_of_frames, in_oid, path)
+        old_path = old[0] if old and old[0] != path else None
+        return record, old_path
+
+    def delete_instance(self, sop_uid: str) -> str | None:
+        """Remove one instance and any parent left empty; returns its file path."""
+        conn = self.connection()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT path, series_uid, study_uid, patient_id FROM instances WHERE uid=?",
+                                   (sop_uid,)).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    return None
+                path, series_uid, study_uid, pid = row
+                conn.execute("DELETE FROM instances WHERE uid=?", (sop_uid,))
+                conn.execute("DELETE FROM series WHERE uid=? AND NOT EXISTS "
+                             "(SELECT 1 FROM instances WHERE series_uid=?)", (series_uid, series_uid))
+                conn.execute("DELETE FROM studies WHERE uid=? AND NOT EXISTS "
+                             "(SELECT 1 FROM series WHERE study_uid=?)", (study_uid, study_uid))
+                conn.execute("DELETE FROM patients WHERE patient_id=? AND NOT EXISTS "
+                             "(SELECT 1 FROM studies WHERE patient_id=?)", (pid, pid))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return path
+
+    def clear(self) -> None:
+        conn = self.connection()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            for table in ("instances", "series", "studies", "patients"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("COMMIT")
+
+    # -- reads -------------------------------------------------------------------------------
+    def instance_by_uid(self, sop_uid: str) -> InstanceRecord | None:
+        row = self.connection().execute(f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE uid=?",
+                                        (sop_uid,)).fetchone()
+        return _record(row) if row else None
+
+    def instances(self, study_uid: str | None = None, series_uid: str | None = None,
+                  sop_uid: str | None = None) -> list[InstanceRecord]:
+        """Instances in a study/series, ordered by series then InstanceNumber."""
+        clauses, params = [], []
+        for column, value in (("study_uid", study_uid), ("series_uid", series_uid), ("uid", sop_uid)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.connection().execute(
+            f"SELECT {_INSTANCE_COLUMNS} FROM instances {where} "
+            "ORDER BY study_uid, series_uid, instance_number, uid", params).fetchall()
+        return [_record(r) for r in rows]
+
+    def all_paths(self) -> set[str]:
+        return {r[0] for r in self.connection().execute("SELECT path FROM instances")}
+
+    def metadata(self, sop_uids: list[str]) -> list[str]:
+        conn = self.connection()
+        out = []
+        for uid in sop_uids:
+            row = conn.execute("SELECT metadata FROM instances WHERE uid=?", (uid,)).fetchone()
+            if row:
+                out.append(row[0])
+        return out
+
+    def study_exists(self, uid: str) -> bool:
+        return self.connection().execute("SELECT 1 FROM studies WHERE uid=?", (uid,)).fetchone() is not None
+
+    def series_exists(self, study_uid: str, uid: str) -> bool:
+        return self.connection().execute("SELECT 1 FROM series WHERE uid=? AND study_uid=?",
+                                         (uid, study_uid)).fetchone() is not None
+
+    def query(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+        """Run a read query built by the search planner (rows are streamed)."""
+        return self.connection().execute(sql, params)
+
+    # -- Orthanc-style resources -----------------------------------------------------------------
+    def orthanc_ids(self, level: str) -> list[str]:
+        table = {"patients": "patients", "studies": "studies", "series": "series", "instances": "instances"}[level]
+        return [r[0] for r in self.connection().execute(f"SELECT oid FROM {table} ORDER BY oid")]
+
+    def orthanc_resource(self, level: str, oid: str) -> dict[str, Any] | None:
+        """Row of one Orthanc resource: its DICOM JSON and identifiers (no file access)."""
+        conn = self.connection()
+        if level == "patients":
+            row = conn.execute("SELECT patient_id, json FROM patients WHERE oid=?", (oid,)).fetchone()
+            if row is None:
+                return None
+            children = [r[0] for r in conn.execute("SELECT oid FROM studies WHERE patient_id=? ORDER BY oid",
+                                                     (row[0],))]
+            return {"json": json.loads(row[1]), "children": children, "parent": None}
+        if level == "studies":
+            row = conn.execute("SELECT uid, patient_oid, json FROM studies WHERE oid=?", (oid,)).fetchone()
+            if row is None:
+                return None
+            children = [r[0] for r in conn.execute("SELECT oid FROM series WHERE study_uid=? ORDER BY oid",
+                                                     (row[0],))]
+            return {"json": json.loads(row[2]), "children": children, "parent": row[1]}
+        if level == "series":
+            row = conn.execute("SELECT se.uid, st.oid, se.json FROM series se JOIN studies st "
+                               "ON st.uid = se.study_uid WHERE se.oid=?", (oid,)).fetchone()
+            if row is None:
+                return None
+            children = [r[0] for r in conn.execute(
+                "SELECT oid FROM instances WHERE series_uid=? ORDER BY instance_number, uid", (row[0],))]
+            return {"json": json.loads(row[2]), "children": children, "parent": row[1]}
+        row = conn.execute(f"SELECT {_INSTANCE_COLUMNS}, json FROM instances WHERE oid=?", (oid,)).fetchone()
+        if row is None:
+            return None
+        record = _record(row[:10])
+        return {"json": json.loads(row[10]), "children": [], "parent": record.series_orthanc_id, "record": record}
+
+    def instances_under(self, level: str, oid: str) -> list[InstanceRecord]:
+        """Every instance below an Orthanc resource (the resource itself for an instance)."""
+        column = {"patients": "patient_id", "studies": "study_uid", "series": "series_uid", "instances": "oid"}[level]
+        conn = self.connection()
+        if level == "patients":
+            row = conn.execute("SELECT patient_id FROM patients WHERE oid=?", (oid,)).fetchone()
+        elif level == "studies":
+            row = conn.execute("SELECT uid FROM studies WHERE oid=?", (oid,)).fetchone()
+        elif level == "series":
+            row = conn.execute("SELECT uid FROM series WHERE oid=?", (oid,)).fetchone()
+        else:
+            row = (oid,)
+        if row is None:
+            return []
+        rows = conn.execute(f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE {column}=? "
+                            "ORDER BY study_uid, series_uid, instance_number, uid", (row[0],)).fetchall()
+        return [_record(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        conn = self.connection()
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("patients", "studies", "series", "instances")}

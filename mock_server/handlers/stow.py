@@ -1,0 +1,143 @@
+"""STOW-RS: ``POST {root}studies[/{study}]`` (PS3.18 10.5).
+
+The body is ``multipart/related; type="application/dicom"``; each part is
+spooled (memory up to 1 MiB, then disk) and stored atomically by the store.
+The answer is the Store Instances Response Module (PS3.18 Annex I):
+
+* 200 when every instance was stored;
+* 202 when some were stored and others failed;
+* 409 when none was stored because of conflicts (a study-UID mismatch with
+  the target study, a SOP Instance UID already stored in another series);
+* 400 when none was stored because the parts were not valid DICOM;
+* 415 when the request's media type is not supported.
+
+A SOP Instance UID sent again in the same series replaces the stored copy
+(documented choice: STOW is idempotent for an unchanged hierarchy).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from ..dicomweb.dicom_xml import json_to_xml
+from ..dicomweb.multipart import MultipartError, iter_multipart, parse_content_type
+from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
+from ..errors import HttpError
+from ..store.base import InstanceConflict, InvalidInstance
+from ..urls import dicomweb_base
+
+_JSON = Offer(media_type="application/dicom+json")
+_XML = Offer(media_type="application/dicom+xml")
+_XML_MULTIPART = Offer(media_type="multipart/related", part_type="application/dicom+xml")
+_ACCEPTED_PART_TYPES = {"application/dicom"}
+
+
+def _us(value: int) -> dict[str, Any]:
+    return {"vr": "US", "Value": [value]}
+
+
+def _ui(value: str) -> dict[str, Any]:
+    return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
+
+
+def _response_offer(request: Request) -> Offer:
+    try:
+        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _XML_MULTIPART], default=_JSON)
+    except NegotiationError as exc:
+        raise HttpError(exc.status, exc.reason) from None
+    return choice.offer
+
+
+def _peek_uids(part) -> tuple[str, str]:
+    """SOP Class/Instance UIDs of a part that failed, when they can be read."""
+    import pydicom
+    try:
+        with part.open() as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True,
+                                 specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        return str(ds.get("SOPClassUID", "") or ""), str(ds.get("SOPInstanceUID", "") or "")
+    except Exception:  # unreadable: the failure is reported without UIDs
+        return "", ""
+
+
+def store_instances(state, request: Request, study: str | None = None) -> Response:
+    """Store every ``application/dicom`` part of the request body."""
+    mime, params = parse_content_type(request.headers.get("Content-Type", ""))
+    if mime != "multipart/related":
+        raise HttpError(415, f"STOW-RS needs multipart/related; type=\"application/dicom\", got {mime or 'no Content-Type'}")
+    part_type = params.get("type", "").lower()
+    if part_type and part_type not in _ACCEPTED_PART_TYPES:
+        raise HttpError(415, f"STOW-RS of type={part_type!r} is not supported; use type=\"application/dicom\"")
+    boundary = params.get("boundary")
+    if not boundary:
+        raise HttpError(400, "the multipart/related Content-Type has no boundary parameter")
+    offer = _response_offer(request)
+    base = dicomweb_base(request, state.settings)
+
+    referenced: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    other_failures: list[dict[str, Any]] = []
+    conflicts = 0
+    try:
+        for part in iter_multipart(request.stream, boundary):
+            try:
+                ctype = (part.content_type or "").split(";")[0].strip().lower()
+                if ctype not in _ACCEPTED_PART_TYPES:
+                    other_failures.append({"00081197": _us(0xC000)})
+                    continue
+                try:
+                    with part.open() as fh:
+                        result = state.store.add(fh, expected_study_uid=study)
+                except (InvalidInstance, InstanceConflict) as exc:
+                    sop_class, sop_uid = _peek_uids(part)
+                    if isinstance(exc, InstanceConflict) or exc.failure_code == 0xA900 and study:
+                        conflicts += 1
+                    failed.append({"00081150": _ui(sop_class), "00081155": _ui(sop_uid),
+                                   "00081197": _us(exc.failure_code)})
+                    continue
+                r = result.record
+                referenced.append({
+                    "00081150": _ui(r.sop_class_uid),
+                    "00081155": _ui(r.sop_instance_uid),
+                    "00081190": {"vr": "UR", "Value": [
+                        f"{base}studies/{r.study_instance_uid}/series/{r.series_instance_uid}"
+                        f"/instances/{r.sop_instance_uid}"]},
+                })
+            finally:
+                part.close()
+    except MultipartError as exc:
+        if not referenced:
+            raise HttpError(400, f"malformed multipart body: {exc}") from None
+        other_failures.append({"00081197": _us(0xC000)})
+
+    if not referenced and not failed and not other_failures:
+        raise HttpError(400, "the multipart body holds no part")
+    module: dict[str, Any] = {}
+    if study is not None:
+        module["00081190"] = {"vr": "UR", "Value": [f"{base}studies/{study}"]}
+    elif referenced and len({item["00081190"]["Value"][0].split("/series/")[0] for item in referenced}) == 1:
+        module["00081190"] = {"vr": "UR", "Value": [referenced[0]["00081190"]["Value"][0].split("/series/")[0]]}
+    else:
+        module["00081190"] = {"vr": "UR"}
+    if failed:
+        module["00081198"] = {"vr": "SQ", "Value": failed}
+    if referenced:
+        module["00081199"] = {"vr": "SQ", "Value": referenced}
+    if other_failures:
+        module["0008119A"] = {"vr": "SQ", "Value": other_failures}
+
+    if referenced and (failed or other_failures):
+        status = 202
+    elif referenced:
+        status = 200
+    elif conflicts and conflicts == len(failed) and not other_failures:
+        status = 409
+    else:
+        status = 400
+    if offer.media_type == "application/dicom+json":
+        body = json.dumps(module, ensure_ascii=False).encode("utf-8")
+        return Response(body, status=status, content_type="application/dicom+json")
+    return Response(json_to_xml(module), status=status, content_type="application/dicom+xml")

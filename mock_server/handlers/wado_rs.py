@@ -1,0 +1,287 @@
+"""WADO-RS: instances, metadata, frames, bulk data, rendered, thumbnail (PS3.18 10.4).
+
+Instances stored in the requested transfer syntax (or asked for with
+``transfer-syntax=*``) are streamed from their files without being loaded
+into memory; any other syntax is transcoded one instance at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Iterator
+
+from pydicom.dataset import Dataset
+from werkzeug.wrappers import Request, Response
+
+from ..dicomweb import frames as frame_ops
+from ..dicomweb import rendering
+from ..dicomweb.dicom_xml import json_to_xml
+from ..dicomweb.media_types import bulk_media_type_for
+from ..dicomweb.multipart import Part, content_type_header, iter_parts, multipart_length, new_boundary
+from ..dicomweb.negotiation import Choice, NegotiationError, Offer, negotiate
+from ..dicomweb.transcoding import SUPPORTED_TARGETS, TranscodeError, transcode, write_part10
+from ..errors import HttpError
+from ..store.base import InstanceRecord
+from ..store.extract import BASE_PLACEHOLDER
+from ..urls import dicomweb_base
+
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+
+
+def _negotiate(request: Request, offers: list[Offer], default: Offer | None) -> Choice:
+    try:
+        return negotiate(request.headers.get("Accept"), offers, default=default)
+    except NegotiationError as exc:
+        raise HttpError(exc.status, exc.reason) from None
+
+
+def _instance_url(base: str, r: InstanceRecord) -> str:
+    return f"{base}studies/{r.study_instance_uid}/series/{r.series_instance_uid}/instances/{r.sop_instance_uid}"
+
+
+def _records(state, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
+    return state.store.instances(study, series, instance)
+
+
+def _multipart_response(parts: list[Part], part_type: str, transfer_syntax: str | None = None,
+                        status: int = 200) -> Response:
+    boundary = new_boundary()
+    headers = {"Content-Type": content_type_header(part_type, boundary, transfer_syntax)}
+    length = multipart_length(parts, boundary)
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    return Response(iter_parts(parts, boundary), status=status, headers=headers, direct_passthrough=True)
+
+
+# -- instances -------------------------------------------------------------------------------------
+def _dicom_offers() -> list[Offer]:
+    offers = [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=EXPLICIT_LE)]
+    offers += [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=ts)
+               for ts in sorted(SUPPORTED_TARGETS) if ts != EXPLICIT_LE]
+    return offers
+
+
+def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | None) -> Part:
+    url = _instance_url(base, record)
+    if target_ts in (None, "*") or target_ts == record.transfer_syntax_uid:
+        ts = record.transfer_syntax_uid
+        path = state.store.file_path(record)
+        return Part(content_type=f"application/dicom; transfer-syntax={ts}", body=lambda p=path: open(p, "rb"),
+                    content_location=url, length=record.size)
+
+    def produce() -> Iterator[bytes]:
+        ds = state.store.read_dataset(record)
+        try:
+            yield write_part10(transcode(ds, target_ts), target_ts)
+        except TranscodeError:  # decided before streaming; see _check_transcodable
+            raise
+    return Part(content_type=f"application/dicom; transfer-syntax={target_ts}", body=produce(),
+                content_location=url)
+
+
+def _check_transcodable(state, records: list[InstanceRecord], target: str) -> None:
+    """406 before the first byte when one instance cannot be sent in ``target`` (PS3.18 8.7.3.5)."""
+    from ..dicomweb.transcoding import can_transcode
+    for record in records:
+        if record.transfer_syntax_uid == target:
+            continue
+        ds = state.store.read_dataset(record, stop_before_pixels=True)
+        if not can_transcode(record.transfer_syntax_uid, target, ds):
+            raise HttpError(406, f"instance {record.sop_instance_uid} stored in {record.transfer_syntax_uid} "
+                                 f"cannot be sent in transfer syntax {target}")
+
+
+def retrieve_instances(state, request: Request, study: str, series: str | None = None,
+                       instance: str | None = None) -> Response:
+    """Study, series or instance retrieve as ``multipart/related; type="application/dicom"``."""
+    choice = _negotiate(request, _dicom_offers(), default=_dicom_offers()[0])
+    records = _records(state, study, series, instance)
+    target = choice.transfer_syntax or EXPLICIT_LE
+    if target != "*" and target not in SUPPORTED_TARGETS:
+        raise HttpError(406, f"transfer syntax {target} is not supported for retrieval")
+    if target != "*":
+        _check_transcodable(state, records, target)
+    base = dicomweb_base(request, state.settings)
+    parts = [_instance_part(state, base, r, target) for r in records]
+    return _multipart_response(parts, "application/dicom", None if target == "*" else target)
+
+
+# -- metadata --------------------------------------------------------------------------------------
+_META_JSON = Offer(media_type="application/dicom+json")
+_META_XML = Offer(media_type="multipart/related", part_type="application/dicom+xml")
+
+
+def retrieve_metadata(state, request: Request, study: str, series: str | None = None,
+                      instance: str | None = None) -> Response:
+    """Metadata as DICOM JSON (default) or multipart DICOM XML, BulkDataURIs absolute (PS3.18 10.4.1.1.2)."""
+    choice = _negotiate(request, [_META_JSON, _META_XML], default=_META_JSON)
+    records = _records(state, study, series, instance)
+    base = json.dumps(dicomweb_base(request, state.settings))[1:-1]
+    texts = [t.replace(BASE_PLACEHOLDER, base) for t in state.store.metadata_texts(records)]
+    if choice.offer is _META_JSON:
+        body = ("[" + ",".join(texts) + "]").encode("utf-8")
+        return Response(body, content_type="application/dicom+json")
+    parts = [Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t))) for t in texts]
+    for part in parts:
+        part.length = len(part.body)
+    return _multipart_response(parts, "application/dicom+xml")
+
+
+# -- frames ----------------------------------------------------------------------------------------
+def _frame_offers(stored_ts: str) -> list[Offer]:
+    offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
+                    transfer_syntax=EXPLICIT_LE),
+              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
+    compressed = bulk_media_type_for(stored_ts)
+    for media in compressed:
+        offers.append(Offer(media_type="multipart/related", part_type=media, transfer_syntax=stored_ts))
+    return offers
+
+
+def retrieve_frames(state, request: Request, study: str, series: str, instance: str, frames: str) -> Response:
+    """Frames in the stored compressed syntax or native (PS3.18 10.4.1.1.4, 8.7.3.3)."""
+    record = _records(state, study, series, instance)[0]
+    if record.number_of_frames == 0:
+        raise HttpError(404, f"instance {instance} has no pixel data, so no frames")
+    try:
+        numbers = frame_ops.parse_frame_list(frames, record.number_of_frames)
+    except frame_ops.FrameError as exc:
+        raise HttpError(exc.status, exc.reason) from None
+    offers = _frame_offers(record.transfer_syntax_uid)
+    choice = _negotiate(request, offers, default=offers[0])
+    part_type = choice.offer.part_type or choice.offer.media_type
+    ts = choice.resolve_transfer_syntax(record.transfer_syntax_uid) or EXPLICIT_LE
+    if choice.transfer_syntax == "*" and part_type != "application/octet-stream":
+        ts = record.transfer_syntax_uid
+    ds = state.store.read_dataset(record)
+    try:
+        if ts == "*" or ts == record.transfer_syntax_uid:
+            ts = record.transfer_syntax_uid
+            payloads = [frame_ops.stored_frame(ds, n) for n in numbers]
+        elif ts == EXPLICIT_LE:
+            payloads = [frame_ops.native_frame(ds, n) for n in numbers]
+        else:
+            payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
+    except frame_ops.TranscodeError as exc:
+        raise HttpError(406, str(exc)) from None
+    if choice.offer.media_type == "application/octet-stream":
+        if len(payloads) != 1:
+            raise HttpError(406, "application/octet-stream without multipart can carry one frame only")
+        return Response(payloads[0], content_type="application/octet-stream")
+    base = dicomweb_base(request, state.settings)
+    url = _instance_url(base, record)
+    parts = [Part(content_type=f"{part_type}; transfer-syntax={ts}", body=p,
+                  content_location=f"{url}/frames/{n}", length=len(p)) for n, p in zip(numbers, payloads)]
+    return _multipart_response(parts, part_type, ts)
+
+
+# -- bulk data -------------------------------------------------------------------------------------
+def _element_at(ds: Dataset, segments: list[str]) -> Any:
+    current: Any = ds
+    try:
+        for i, seg in enumerate(segments):
+            if i % 2 == 0:
+                tag = int(seg, 16)
+                if tag not in current:
+                    return None
+                element = current[tag]
+                if i == len(segments) - 1:
+                    return element
+                current = element.value
+            else:
+                index = int(seg) - 1
+                if index < 0 or index >= len(current):
+                    return None
+                current = current[index]
+    except (ValueError, TypeError, IndexError):
+        return None
+    return None
+
+
+def retrieve_bulk(state, request: Request, study: str, series: str, instance: str, bulk: str) -> Response:
+    """The value of one bulk data element named by a BulkDataURI (PS3.18 10.4.1.1.5)."""
+    record = _records(state, study, series, instance)[0]
+    segments = [s for s in bulk.split("/") if s]
+    if not segments or len(segments) % 2 == 0:
+        raise HttpError(404, f"no bulk data at {bulk}")
+    offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
+                    transfer_syntax=EXPLICIT_LE),
+              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
+    choice = _negotiate(request, offers, default=offers[0])
+    ds = state.store.read_dataset(record)
+    element = _element_at(ds, segments)
+    if element is None or element.VR == "SQ":
+        raise HttpError(404, f"no bulk data element at {bulk} in instance {instance}")
+    if element.tag == 0x7FE00010 and len(segments) == 1:
+        payload = b"".join(frame_ops.native_frame(ds, n) for n in range(1, record.number_of_frames + 1))
+    else:
+        value = element.value
+        payload = value if isinstance(value, bytes) else bytes(str(value), "utf-8")
+    if choice.offer.media_type == "application/octet-stream":
+        return Response(payload, content_type="application/octet-stream")
+    url = _instance_url(dicomweb_base(request, state.settings), record) + "/bulk/" + bulk
+    return _multipart_response([Part(content_type="application/octet-stream", body=payload,
+                                     content_location=url, length=len(payload))], "application/octet-stream")
+
+
+# -- rendered and thumbnail ------------------------------------------------------------------------
+_RENDERED = [Offer(media_type="image/jpeg"), Offer(media_type="image/png"), Offer(media_type="image/gif")]
+
+
+def _images(state, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
+    records = [r for r in _records(state, study, series, instance) if r.number_of_frames > 0]
+    if not records:
+        raise HttpError(404, "no instance with pixel data to render here")
+    return records
+
+
+def _render_params(request: Request, media_type: str, frames: str | None,
+                   record: InstanceRecord) -> list[rendering.RenderParams]:
+    try:
+        params = rendering.parse_rendered_query(request.args.to_dict(flat=False), media_type)
+        numbers = frame_ops.parse_frame_list(frames, record.number_of_frames) if frames else [1]
+    except (rendering.RenderError, frame_ops.FrameError) as exc:
+        raise HttpError(exc.status, exc.reason) from None
+    return [params.with_frame(n) for n in numbers]
+
+
+def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[bytes]:
+    images = []
+    for record in records:
+        ds = state.store.read_dataset(record)
+        for params in params_for(record):
+            try:
+                images.append(rendering.render(ds, params))
+            except rendering.RenderError as exc:
+                raise HttpError(exc.status, exc.reason) from None
+    return images
+
+
+def retrieve_rendered(state, request: Request, study: str, series: str | None = None,
+                      instance: str | None = None, frames: str | None = None) -> Response:
+    """Rendered images (PS3.18 10.4.1.1.3 / 8.3.5.1): one image for an instance or frame, multipart otherwise."""
+    multipart_offers = [Offer(media_type="multipart/related", part_type=o.media_type) for o in _RENDERED]
+    choice = _negotiate(request, _RENDERED + multipart_offers, default=_RENDERED[0])
+    media = choice.offer.part_type or choice.offer.media_type
+    records = _images(state, study, series, instance)
+    images = _render_all(state, records, lambda r: _render_params(request, media, frames, r))
+    if len(images) == 1 and choice.offer.media_type != "multipart/related":
+        return Response(images[0], content_type=media)
+    parts = [Part(content_type=media, body=img, length=len(img)) for img in images]
+    return _multipart_response(parts, media)
+
+
+def retrieve_thumbnail(state, request: Request, study: str, series: str | None = None,
+                       instance: str | None = None, frames: str | None = None) -> Response:
+    """A small representative image of the resource (PS3.18 10.4.1.1.3 thumbnail)."""
+    choice = _negotiate(request, _RENDERED, default=_RENDERED[0])
+    records = _images(state, study, series, instance)
+    record = records[len(records) // 2]
+    try:
+        viewport = rendering.parse_rendered_query(request.args.to_dict(flat=False), choice.offer.media_type).viewport
+        number = frame_ops.parse_frame_list(frames, record.number_of_frames)[0] if frames else 1
+        image = rendering.thumbnail(state.store.read_dataset(record), choice.offer.media_type, viewport=viewport,
+                                    frame=number)
+    except (rendering.RenderError, frame_ops.FrameError) as exc:
+        raise HttpError(exc.status, exc.reason) from None
+    return Response(image, content_type=choice.offer.media_type)

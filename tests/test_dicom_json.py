@@ -123,6 +123,14 @@ def test_keys_are_uppercase_hex_in_ascending_order_without_group_length(real: Da
     assert "0020000D" in obj and "0020000d" not in obj
 
 
+def test_group_length_read_from_a_file_is_excluded() -> None:
+    raw = (struct.pack("<HH2sHL", 0x0008, 0x0000, b"UL", 4, 10)
+           + struct.pack("<HH2sH", 0x0008, 0x0060, b"CS", 2) + b"CT")
+    ds = pydicom.dcmread(io.BytesIO(raw), force=True)
+    assert 0x00080000 in ds
+    assert dataset_to_json(ds) == {"00080060": {"vr": "CS", "Value": ["CT"]}}
+
+
 def test_file_meta_group_is_excluded() -> None:
     ds = item(PatientID="1")
     ds.add_new(0x00020010, "UI", "1.2.840.10008.1.2.1")
@@ -339,6 +347,22 @@ def test_bulk_data_for_numeric_vr_is_little_endian_value_field() -> None:
     obj = {"00081163": {"vr": "FD", "BulkDataURI": "http://mock/bulk/1"}}
     ds = json_to_dataset(obj, bulk_data_loader=lambda uri: struct.pack("<2d", 0.25, 8.0))
     assert list(ds[0x00081163].value) == [0.25, 8.0]
+
+
+def test_bulk_text_is_decoded_with_the_object_character_set() -> None:
+    obj = {"00080005": {"vr": "CS", "Value": ["ISO_IR 192"]},
+           "00080108": {"vr": "LT", "BulkDataURI": "http://mock/bulk/2"}}
+    ds = json_to_dataset(obj, bulk_data_loader=lambda uri: "Jérôme 山田".encode("utf-8"))
+    assert ds[0x00080108].value == "Jérôme 山田"
+
+
+def test_file_meta_attributes_go_to_file_meta() -> None:
+    ds = json_to_dataset({"00020010": {"vr": "UI", "Value": ["1.2.840.10008.1.2.1"]},
+                          "00020012": {"vr": "UI", "Value": ["1.2.3.4"]},
+                          "00100020": {"vr": "LO", "Value": ["PID"]}})
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert ds.file_meta.ImplementationClassUID == "1.2.3.4"
+    assert [int(t) for t in ds.keys()] == [0x00100020]
 
 
 def test_f21_example_decodes() -> None:

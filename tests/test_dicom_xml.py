@@ -16,7 +16,7 @@ from lxml import etree
 from pydicom.dataset import Dataset
 
 from conformance.schemas import SchemaValidationError, validate_xml, xml_problems, xml_schema
-from mock_server.dicomweb.dicom_json import dataset_to_json, json_to_dataset
+from mock_server.dicomweb.dicom_json import DicomJsonError, dataset_to_json, json_to_dataset
 from mock_server.dicomweb.dicom_xml import (
     NATIVE_DICOM_NS, DicomXmlError, dataset_to_xml, dataset_to_xml_element, json_to_xml,
     xml_to_dataset, xml_to_json,
@@ -379,6 +379,18 @@ def test_missing_xml_space_is_reported_on_request() -> None:
         validate_xml(_doc(""), require_xml_space=True)
     with pytest.raises(SchemaValidationError, match="well-formed"):
         validate_xml(b"<NativeDicomModel")
+
+
+@pytest.mark.parametrize("obj", [
+    {"0010001a": {"vr": "PN"}},
+    {"00100010": {"Value": []}},
+    {"00091010": {"vr": "OB", "InlineBinary": "AA==", "BulkDataURI": "http://x/1"}},
+    {"00100010": {"vr": "PN", "Value": ["Doe^John"]}},
+    {"00280010": {"vr": "US", "Value": [[1]]}},
+])
+def test_json_to_xml_rejects_malformed_json(obj: dict) -> None:
+    with pytest.raises(DicomJsonError):
+        json_to_xml(obj)
 
 
 def test_json_dataset_to_xml_from_decoded_json(real: Dataset) -> None:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate, encapsulate_extended
+from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
@@ -171,7 +171,6 @@ def test_native_syntaxes_and_big_endian_source(ct):
 
 def test_extended_offset_table_is_dropped_when_reencoded(ct):
     rle = transcode(image_ds(ct, bits_stored=12), RLE)
-    from pydicom.encaps import generate_frames
     data, offsets, lengths = encapsulate_extended(list(generate_frames(rle.PixelData, number_of_frames=2)))
     rle.PixelData, rle.ExtendedOffsetTable, rle.ExtendedOffsetTableLengths = data, offsets, lengths
     back = transcode(rle, EVRLE)

@@ -28,6 +28,7 @@ import re
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
+from pydicom.charset import convert_encodings
 from pydicom.dataelem import (
     DataElement,
     RawDataElement,
@@ -38,6 +39,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import correct_ambiguous_vr_element
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
+from pydicom.valuerep import format_number_as_ds
 
 __all__ = [
     "ALL_VRS", "BINARY_VRS", "BULK_ALLOWED_VRS", "PIXEL_DATA_TAGS", "PN_GROUPS",
@@ -368,6 +370,7 @@ def _decode_dataset(obj: Any, where: str, loader: BulkDataLoader | None) -> Data
         raise DicomJsonError(f"{where or 'dataset'}: a DICOM JSON dataset must be an object, "
                              f"got {type(obj).__name__}")
     ds = Dataset()
+    meta: FileMetaDataset | None = None
     charset = _charset_of(obj)
     for key, attr in obj.items():
         try:
@@ -378,20 +381,25 @@ def _decode_dataset(obj: Any, where: str, loader: BulkDataLoader | None) -> Data
             continue
         elem = _decode_attribute(tag, attr, f"{where}{key}", loader, charset)
         if tag >> 16 == 0x0002:
-            if "file_meta" not in ds:
-                ds.file_meta = FileMetaDataset()
-            ds.file_meta.add(elem)
+            meta = FileMetaDataset() if meta is None else meta
+            meta.add(elem)
         else:
             ds.add(elem)
+    if meta is not None:
+        ds.file_meta = meta
     return ds
 
 
 def _charset_of(obj: dict[str, Any]) -> list[str]:
+    """Python codecs for this object's Specific Character Set (for bulk text values)."""
     attr = obj.get("00080005")
     values = attr.get("Value") if isinstance(attr, dict) else None
-    if isinstance(values, list) and all(isinstance(v, (str, type(None))) for v in values):
-        return [v or "" for v in values] or ["ISO_IR 6"]
-    return ["ISO_IR 6"]
+    if not isinstance(values, list) or not all(isinstance(v, (str, type(None))) for v in values):
+        values = []
+    try:
+        return convert_encodings([v or "" for v in values] or ["ISO_IR 6"])
+    except Exception:
+        return convert_encodings(["ISO_IR 6"])
 
 
 def _decode_attribute(tag: int, attr: Any, where: str, loader: BulkDataLoader | None,
@@ -516,7 +524,6 @@ def _decode_ds(value: Any, where: str) -> str:
             return str(int(value))
         text = repr(value)
         if len(text) > 16:
-            from pydicom.valuerep import format_number_as_ds
             text = format_number_as_ds(value)
         return text
     if isinstance(value, str) and (not value.strip(" ") or _DS_RE.match(value.strip(" "))):

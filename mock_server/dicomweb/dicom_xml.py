@@ -25,6 +25,7 @@ from typing import Any
 from lxml import etree
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
+from pydicom.valuerep import format_number_as_ds
 
 from .dicom_json import (
     ALL_VRS, BINARY_VRS, PN_GROUPS, TEXT_VRS, BulkDataLoader, BulkDataURICallback,
@@ -72,9 +73,17 @@ def dataset_to_xml_element(
     return json_to_xml_element(obj)
 
 
-def dataset_to_xml(ds: Dataset, **kwargs: Any) -> bytes:
+def dataset_to_xml(
+    ds: Dataset,
+    *,
+    bulk_data_uri: BulkDataURICallback | None = None,
+    bulk_threshold: int = 1024,
+    include_pixel_data: bool = False,
+) -> bytes:
     """Serialize *ds* as a UTF-8 Native DICOM Model document with XML declaration."""
-    return _serialize(dataset_to_xml_element(ds, **kwargs))
+    return _serialize(dataset_to_xml_element(
+        ds, bulk_data_uri=bulk_data_uri, bulk_threshold=bulk_threshold,
+        include_pixel_data=include_pixel_data))
 
 
 def json_to_xml(obj: dict[str, Any]) -> bytes:
@@ -133,6 +142,9 @@ def _write_dataset(parent: etree._Element, obj: Any, where: str) -> None:
                 element.set("keyword", keyword)
         if creator is not None:
             _set_text_attr(element, "privateCreator", creator)
+        present = [name for name in ("Value", "BulkDataURI", "InlineBinary") if name in attr]
+        if len(present) > 1:
+            raise DicomJsonError(f"{here}: has both {present[0]} and {present[1]} (F.2.2 allows one)")
         if "BulkDataURI" in attr:
             sub(element, _q("BulkData")).set("uri", str(attr["BulkDataURI"]))
         elif "InlineBinary" in attr:
@@ -212,7 +224,6 @@ def _value_text(vr: str, value: Any, where: str) -> str:
             return str(int(value))
         text = repr(value)
         if len(text) > 16:
-            from pydicom.valuerep import format_number_as_ds
             text = format_number_as_ds(value)
         return text
     if vr in ("FL", "FD"):

@@ -441,8 +441,9 @@ def _match_combined(filt: "Filter", dataset: dict[str, Any], match_empty: bool) 
         return match_empty
     times = (_strings(time_el, "TM") if time_el else []) or [""]
     low_raw, high_raw = _combined(filt)
-    low = _period("DT", low_raw, None)[0] if low_raw else None
-    high = _period("DT", high_raw, None)[1] if high_raw else None
+    low_p = _period("DT", low_raw, None) if low_raw else None
+    high_p = _period("DT", high_raw, None) if high_raw else None
+    low, high = (low_p[0] if low_p else None), (high_p[1] if high_p else None)
     for d in dates:
         day = normalize_date(d)
         for t in times:
@@ -466,11 +467,11 @@ def _match_at(filt: "Filter", dataset: dict[str, Any], depth: int, case_sensitiv
         if not items:
             return match_empty
         return any(_match_at(filt, item, depth + 1, case_sensitive_pn, fuzzy, match_empty) for item in items)
+    if getattr(filt, "time_tag", None) is not None:
+        return _match_combined(filt, dataset, match_empty)
     tz_element = dataset.get("00080201")
     tz_values = _strings(tz_element, "SH") if tz_element else []
     dataset_tz = parse_tz_offset(tz_values[0]) if tz_values else None
-    if getattr(filt, "time_tag", None) is not None:
-        return _match_combined(filt, dataset, match_empty)
     return matches(filt, element, case_sensitive_pn=case_sensitive_pn, fuzzy=fuzzy, match_empty=match_empty,
                    dataset_tz=dataset_tz)
 

@@ -33,6 +33,8 @@ Output size, with ``W x H`` the frame's Columns x Rows:
 
 Encoding: JPEG baseline (quality = parameter, default 90), PNG, or GIF (with
 ``animate``, a multi-frame instance becomes an animated GIF, Frame Time apart).
+``quality`` is validated for every media type but only JPEG uses it
+(8.3.5.1.2: "only supported for media types that allow lossy compression").
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class RenderParams:
     def __post_init__(self) -> None:
         if self.media_type not in MEDIA_TYPES:
             raise RenderError(f"rendered media type {self.media_type!r} is not supported", 406)
-        if self.quality is not None and not 1 <= self.quality <= 100:
+        if self.quality is not None and (not isinstance(self.quality, int) or not 1 <= self.quality <= 100):
             raise RenderError("quality must be an integer between 1 and 100 (PS3.18 8.3.5.1.2)")
         if self.window is not None:
             _check_window(*self.window)
@@ -155,7 +157,7 @@ def _check_window(center: float, width: float, function: str) -> None:
 # --------------------------------------------------------------------------- parsing
 
 def _single(args: Mapping[str, Any], key: str) -> str | None:
-    """The one value of ``key``; repeated keys are a 400 (RFC 6838 style ambiguity)."""
+    """The one value of ``key``; a repeated key is ambiguous and answered with 400."""
     if hasattr(args, "getlist"):
         values = list(args.getlist(key))
     else:
@@ -376,7 +378,7 @@ def _stored_window(ds: Dataset, n: int) -> tuple[float, float, str] | None:
 
 
 def apply_window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """VOI LUT functions of PS3.3 C.11.2.1.2 with output range 0..255 (float)."""
+    """VOI LUT functions LINEAR, LINEAR_EXACT, SIGMOID (PS3.3 C.11.2.1.2-3), output 0..255 (float)."""
     if function == "sigmoid":
         return 255.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
     if function == "linear-exact":
@@ -397,9 +399,8 @@ def _grayscale(arr: np.ndarray, ds: Dataset, n: int, photometric: str, params: R
     else:
         low, high = float(values.min()), float(values.max())
         out = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-    if photometric == "MONOCHROME1":
-        out = 255.0 - out
-    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+    gray = np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+    return 255 - gray if photometric == "MONOCHROME1" else gray  # PS3.3 C.7.6.3.1.2
 
 
 def _to_8_bits(arr: np.ndarray, bits: int) -> np.ndarray:

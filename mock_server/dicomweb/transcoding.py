@@ -361,10 +361,12 @@ def transcode(ds: Dataset, target_ts: str) -> Dataset:
     for tag in _OFFSET_TABLES:
         if tag in new:
             del new[tag]
-    ba = int(ds.BitsAllocated)
-    pr = int(ds.get("PixelRepresentation", 0) or 0)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    photometric = str(ds.get("PhotometricInterpretation", ""))
+    try:
+        ba, bs = int(_get(ds, "BitsAllocated")), int(_get(ds, "BitsStored", _get(ds, "BitsAllocated")))
+        pr, spp = int(_get(ds, "PixelRepresentation", 0)), int(_get(ds, "SamplesPerPixel", 1))
+    except (TypeError, ValueError):
+        raise TranscodeError("the stored Image Pixel attributes are missing or invalid", status=500) from None
+    photometric = str(_get(ds, "PhotometricInterpretation", ""))
     if target_ts in NATIVE_TARGETS:
         decoded = list(decode_frames(ds))
         photometric = decoded[-1][1]
@@ -374,8 +376,7 @@ def transcode(ds: Dataset, target_ts: str) -> Dataset:
             frames = [frame_bytes(arr, ba, pr) for arr, _ in decoded]
         _set_native_pixels(new, frames, ba)
     else:
-        attrs = {"SamplesPerPixel": spp, "BitsAllocated": ba, "BitsStored": int(ds.BitsStored),
-                 "PixelRepresentation": pr}
+        attrs = {"SamplesPerPixel": spp, "BitsAllocated": ba, "BitsStored": bs, "PixelRepresentation": pr}
         encoded, original = [], 0
         for arr, photometric in decode_frames(ds):
             original += arr.nbytes

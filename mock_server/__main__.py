@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         from .tls import server_ssl_context
         ssl_context = server_ssl_context(settings)
     try:
-        server = ServerThread(app, args.host, port, ssl_context)
+        server = ServerThread(app, args.host, port, ssl_context, quiet=False)
     except OSError as exc:
         print(f"error: --port: cannot listen on {args.host}:{port}: {exc.strerror}", file=sys.stderr)
         store.close()

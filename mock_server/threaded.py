@@ -6,6 +6,7 @@ served by werkzeug's threaded WSGI server.
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -20,8 +21,12 @@ __all__ = ["ServerThread", "serve_in_thread"]
 class ServerThread:
     """A started server: ``url`` is its origin, ``dicomweb_url`` its DICOMweb root."""
 
-    def __init__(self, app: MockApp, host: str = "127.0.0.1", port: int = 0, ssl_context=None):
+    def __init__(self, app: MockApp, host: str = "127.0.0.1", port: int = 0, ssl_context=None,
+                 quiet: bool = True):
         self.app = app
+        if quiet:
+            # werkzeug logs every request at INFO; tests and the suite keep their output clean.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server: BaseWSGIServer = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
         self.server.daemon_threads = True
         scheme = "https" if ssl_context is not None else "http"

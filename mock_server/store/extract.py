@@ -28,7 +28,6 @@ BASE_PLACEHOLDER = "{{DICOMWEB_BASE}}"
 #: Binary elements (other than pixel data) at least this long go out as BulkDataURI.
 BULK_THRESHOLD = 64
 
-_BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 _PIXEL_DATA = 0x7FE00010
 _STUDY_TAGS = {0x0020000D, 0x00100020}
 _REQUIRED = {
@@ -95,15 +94,11 @@ def extract(ds: Dataset) -> Extracted:
     sop_uid = _text(ds, "SOPInstanceUID")
     base_instance = (f"{BASE_PLACEHOLDER}studies/{study_uid}/series/{series_uid}/instances/{sop_uid}")
 
-    def bulk_uri(path: tuple[int, ...], vr: str, length: int) -> str | None:
-        if path[-1] == _PIXEL_DATA and len(path) == 1:
-            return f"{base_instance}/bulk/{bulk_path_segment(path)}"
-        if vr in _BINARY_VRS and length >= BULK_THRESHOLD:
-            return f"{base_instance}/bulk/{bulk_path_segment(path)}"
-        return None
+    def bulk_uri(path: tuple[int, ...]) -> str | None:
+        return f"{base_instance}/bulk/{bulk_path_segment(path)}"
 
     try:
-        full = dataset_to_json(ds, bulk_data_uri=bulk_uri)
+        full = dataset_to_json(ds, bulk_data_uri=bulk_uri, bulk_threshold=BULK_THRESHOLD)
     except (ValueError, TypeError, KeyError, UnicodeError, OverflowError) as exc:
         raise InvalidInstance(f"the instance cannot be encoded as DICOM JSON: {exc}", 0xC000) from None
     patient_json: dict[str, Any] = {}

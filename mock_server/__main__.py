@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --port: cannot listen on {args.host}:{port}: {exc.strerror}", file=sys.stderr)
         store.close()
         return 2
+    settings.http_port = server.server.server_port
     counts = store.counts()
     print(f"DICOMweb mock serving {counts['instances']} instances in {counts['studies']} studies "
           f"(ready in {time.perf_counter() - started:.1f} s)", flush=True)

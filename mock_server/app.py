@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from .config import Settings
 from .errors import HttpError, error_response
+from .faults import FaultInjector
 from .store.base import StoreError
 from .store.disk import DiskStore
 
@@ -57,6 +58,8 @@ def _rules(settings: Settings) -> list[Rule]:
         Rule("/instances/<oid>/file", endpoint=orthanc_rest.instance_file, methods=["GET"]),
         Rule("/_mock/reset", endpoint=control.reset, methods=["POST"]),
         Rule("/_mock/status", endpoint=control.status, methods=["GET"]),
+        Rule("/_mock/faults", endpoint=control.get_faults, methods=["GET"]),
+        Rule("/_mock/faults", endpoint=control.set_faults, methods=["PUT"]),
     ]
     dw = settings.dicomweb
     if dw.enable:
@@ -156,6 +159,14 @@ class MockApp:
             return error_response(exc.code or 400, exc.description or exc.name)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.settings.faults and not environ.get("PATH_INFO", "").startswith("/_mock/"):
+            dw = self.settings.dicomweb
+            injector = FaultInjector(self.serve, self.settings.faults, dw.root, dw.wado_root)
+            return injector(environ, start_response)
+        return self.serve(environ, start_response)
+
+    def serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """The application proper, without fault injection."""
         request = Request(environ)
         request.max_content_length = self.settings.max_body_size or None
         try:

@@ -120,6 +120,7 @@ class Settings:
     ssl_trusted_client_certificates: str | None = None
     max_body_size: int = 4 * 1024**3
     max_results: int = 0
+    faults: list[str] = field(default_factory=list)
     dicomweb: DicomWebSettings = field(default_factory=DicomWebSettings)
     source: str = "<defaults>"
 
@@ -236,6 +237,13 @@ def parse_config(raw: Mapping[str, Any], source: str = "<dict>") -> Settings:
         s.max_body_size = _non_negative_int(raw["MaximumBodySize"], "MaximumBodySize")
     if "MaximumResults" in raw:
         s.max_results = _non_negative_int(raw["MaximumResults"], "MaximumResults")
+    if "Faults" in raw:
+        faults = _expect(raw["Faults"], list, "Faults")
+        from .faults import unknown_faults
+        bad = unknown_faults(str(f) for f in faults)
+        if bad:
+            raise ConfigError(f"configuration key 'Faults' names unknown fault {bad[0]!r}")
+        s.faults = [str(f) for f in faults]
     if "RegisteredUsers" in raw:
         users = _expect(raw["RegisteredUsers"], dict, "RegisteredUsers")
         for user, password in users.items():

@@ -18,3 +18,27 @@ def reset(state, request: Request) -> Response:
 def status(state, request: Request) -> Response:
     """Counts of stored resources."""
     return json_response(state.store.counts())
+
+
+def get_faults(state, request: Request) -> Response:
+    """The faults that can be injected, and those active (see :mod:`mock_server.faults`)."""
+    from ..faults import FAULTS
+    return json_response({"Active": state.settings.faults,
+                          "Available": {name: f.description for name, f in FAULTS.items()}})
+
+
+def set_faults(state, request: Request) -> Response:
+    """``PUT /_mock/faults`` with a JSON list of fault names (``[]`` clears them)."""
+    from ..errors import HttpError
+    from ..faults import unknown_faults
+    try:
+        names = request.get_json(force=True, silent=False)
+    except Exception:
+        raise HttpError(400, "PUT /_mock/faults needs a JSON list of fault names") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HttpError(400, "PUT /_mock/faults needs a JSON list of fault names")
+    bad = unknown_faults(names)
+    if bad:
+        raise HttpError(400, f"unknown fault {bad[0]!r}; GET /_mock/faults lists them")
+    state.settings.faults = list(names)
+    return json_response({"Active": state.settings.faults})

@@ -1,0 +1,47 @@
+"""Shared pytest fixtures for the mock server's HTTP tests.
+
+* ``manifest`` - the fixture data set's ground truth (``fixtures/manifest.json``).
+* ``fixture_app`` - one app with the fixtures loaded, shared by the whole session:
+  use it for read-only requests only.
+* ``client`` - a :class:`werkzeug.test.Client` on ``fixture_app``.
+* ``empty_app`` - a fresh app with an empty store, per test (safe to write to).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from werkzeug.test import Client
+
+import fixtures
+from mock_server.app import MockApp, create_app
+from mock_server.config import parse_config
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict[str, Any]:
+    """The fixture manifest (ground truth)."""
+    return fixtures.load_manifest()
+
+
+@pytest.fixture(scope="session")
+def fixture_app() -> Iterator[MockApp]:
+    """The mock with the fixtures loaded; shared, so never modify its store."""
+    app = create_app()
+    yield app
+    app.store.close()
+
+
+@pytest.fixture(scope="session")
+def client(fixture_app: MockApp) -> Client:
+    """Test client on the shared, read-only ``fixture_app``."""
+    return Client(fixture_app)
+
+
+@pytest.fixture
+def empty_app() -> Iterator[MockApp]:
+    """A fresh mock with an empty store (default settings), closed after the test."""
+    app = create_app(parse_config({}), fixtures=False)
+    yield app
+    app.store.close()

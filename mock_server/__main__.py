@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="Orthanc-style JSON configuration file (// comments allowed)")
     p.add_argument("--store", type=Path, help="directory that keeps the instances across restarts (default: a temporary directory)")
     p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
+    p.add_argument("--record", action="store_true", help="keep a log of received requests at /_mock/requests (a spy for tests)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: --config: {exc}", file=sys.stderr)
         return 2
+    if args.record:
+        settings.record_requests = True
     if args.store is not None and args.store.exists() and not args.store.is_dir():
         print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
         return 2

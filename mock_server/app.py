@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 from .config import Settings
 from .errors import HttpError, error_response
 from .faults import FaultInjector
+from .recorder import RequestRecorder
 from .store.base import StoreError
 from .store.disk import DiskStore
 
@@ -41,10 +42,11 @@ class AppState:
     store: DiskStore
     fixture_files: list[Path] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    recorder: Any = None
 
 
 def _rules(settings: Settings) -> list[Rule]:
-    from .handlers import control, orthanc_rest, qido, stow, wado_rs, wado_uri
+    from .handlers import control, orthanc_rest, qido, servers, stow, wado_rs, wado_uri
 
     rules: list[Rule] = [
         Rule("/system", endpoint=orthanc_rest.system, methods=["GET"]),
@@ -59,6 +61,8 @@ def _rules(settings: Settings) -> list[Rule]:
         Rule("/_mock/reset", endpoint=control.reset, methods=["POST"]),
         Rule("/_mock/status", endpoint=control.status, methods=["GET"]),
         Rule("/_mock/faults", endpoint=control.get_faults, methods=["GET"]),
+        Rule("/_mock/requests", endpoint=control.get_requests, methods=["GET"]),
+        Rule("/_mock/requests", endpoint=control.clear_requests, methods=["DELETE"]),
         Rule("/_mock/faults", endpoint=control.set_faults, methods=["PUT"]),
     ]
     dw = settings.dicomweb
@@ -66,6 +70,14 @@ def _rules(settings: Settings) -> list[Rule]:
         r = dw.root
         s, se, i = "studies/<study>", "series/<series>", "instances/<instance>"
         rules += [
+            # The client side (seed: "Querying a remote DICOMweb server")
+            Rule(f"{r}servers", endpoint=servers.list_servers, methods=["GET"]),
+            Rule(f"{r}servers/<name>", endpoint=servers.get_server, methods=["GET"]),
+            Rule(f"{r}servers/<name>", endpoint=servers.put_server, methods=["PUT"]),
+            Rule(f"{r}servers/<name>", endpoint=servers.delete_server, methods=["DELETE"]),
+            Rule(f"{r}servers/<name>/get", endpoint=servers.remote_get, methods=["POST"]),
+            Rule(f"{r}servers/<name>/stow", endpoint=servers.remote_stow, methods=["POST"]),
+            Rule(f"{r}servers/<name>/retrieve", endpoint=servers.remote_retrieve, methods=["POST"]),
             # QIDO-RS (PS3.18 10.6)
             Rule(f"{r}studies", endpoint=qido.search_studies, methods=["GET"]),
             Rule(f"{r}{s}/series", endpoint=qido.search_study_series, methods=["GET"]),
@@ -107,6 +119,9 @@ class MockApp:
     def __init__(self, state: AppState):
         self.state = state
         self.url_map = Map(_rules(state.settings), strict_slashes=False, merge_slashes=False)
+        #: The request log of a peer (``RecordRequests``), served at ``/_mock/requests``.
+        self.recorder = RequestRecorder(self._with_faults)
+        state.recorder = self.recorder
 
     @property
     def settings(self) -> Settings:
@@ -159,6 +174,11 @@ class MockApp:
             return error_response(exc.code or 400, exc.description or exc.name)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.settings.record_requests:
+            return self.recorder(environ, start_response)
+        return self._with_faults(environ, start_response)
+
+    def _with_faults(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.settings.faults and not environ.get("PATH_INFO", "").startswith("/_mock/"):
             dw = self.settings.dicomweb
             injector = FaultInjector(self.serve, self.settings.faults, dw.root, dw.wado_root)

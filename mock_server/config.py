@@ -121,6 +121,7 @@ class Settings:
     max_body_size: int = 4 * 1024**3
     max_results: int = 0
     faults: list[str] = field(default_factory=list)
+    record_requests: bool = False
     dicomweb: DicomWebSettings = field(default_factory=DicomWebSettings)
     source: str = "<defaults>"
 
@@ -214,6 +215,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<dict>") -> Settings:
         "HttpsVerifyPeers": ("https_verify_peers", bool),
         "SslEnabled": ("ssl_enabled", bool),
         "SslVerifyPeers": ("ssl_verify_peers", bool),
+        "RecordRequests": ("record_requests", bool),
     }
     for key, (attr, types) in simple.items():
         if key in raw:

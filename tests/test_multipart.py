@@ -370,7 +370,7 @@ def test_reader_yields_first_part_before_consuming_whole_stream() -> None:
         "multipart/related; boundary=\"\"",  # empty boundary
         "application/dicom; boundary=abc",  # not multipart
         "multipart/related; boundary=\"unterminated",  # broken quoting
-        "multipart/related; boundary=" + "a" * 71,  # longer than 70 chars
+        "multipart/related; boundary=" + "a" * 201,  # longer than even the lenient 200 chars
         "multipart/related; boundary=\"abc \"",  # may not end with a space
         "multipart/related; boundary=\"a@b\"",  # '@' is not a bchar
         "multipart/related; boundary=a; boundary=b",  # repeated parameter
@@ -380,6 +380,17 @@ def test_bad_content_type_boundary(content_type: str) -> None:
     with pytest.raises(MultipartError) as exc:
         get_boundary(content_type)
     assert "\n" not in exc.value.reason
+
+
+def test_reader_accepts_orthancs_73_character_boundary_but_writer_does_not() -> None:
+    # Orthanc's DICOMweb client sends two UUIDs joined by "-" (73 characters, over RFC 2046's 70).
+    boundary = "e2056eb2-2452-464d-9c32-786b9dcf29cb-e2056eb2-2452-464d-9c32-786b9dcf29cb"
+    assert get_boundary(f"multipart/related; boundary={boundary}") == boundary
+    body = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\nDATA\r\n--{boundary}--".encode()
+    parts = list(iter_multipart(io.BytesIO(body), boundary))
+    assert [p.read() for p in parts] == [b"DATA"]
+    with pytest.raises(MultipartError):
+        content_type_header("application/dicom", boundary)
 
 
 def test_missing_boundary_reason() -> None:

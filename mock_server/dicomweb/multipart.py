@@ -42,6 +42,9 @@ DEFAULT_PART_CONTENT_TYPE = "text/plain; charset=US-ASCII"
 
 _BCHARS = "0-9A-Za-z'()+_,\\-./:=? "
 _BOUNDARY_RE = re.compile(rf"^[{_BCHARS}]{{0,69}}[{_BCHARS[:-1]}]$")
+#: Readers accept longer boundaries than RFC 2046's 70 characters: Orthanc's
+#: DICOMweb client (plugin 1.7) sends 73-character ones.  Writers stay strict.
+_LENIENT_BOUNDARY_RE = re.compile(rf"^[{_BCHARS}]{{0,199}}[{_BCHARS[:-1]}]$")
 _HEADER_NAME_RE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _MAX_PADDING = 1024
 
@@ -54,11 +57,14 @@ class MultipartError(ValueError):
         self.reason = reason
 
 
-def validate_boundary(boundary: str) -> str:
-    """Check the RFC 2046 / 8.6.1.2.1 boundary syntax: 1-70 bchars, no trailing space."""
+def validate_boundary(boundary: str, *, lenient: bool = False) -> str:
+    """Check the RFC 2046 / 8.6.1.2.1 boundary syntax: 1-70 bchars, no trailing space.
+
+    ``lenient`` (for reading) allows up to 200 characters.
+    """
     if not boundary:
         raise MultipartError("missing boundary parameter")
-    if not _BOUNDARY_RE.match(boundary):
+    if not (_LENIENT_BOUNDARY_RE if lenient else _BOUNDARY_RE).match(boundary):
         raise MultipartError(f"invalid multipart boundary {boundary[:80]!r}")
     return boundary
 
@@ -233,7 +239,7 @@ def get_boundary(content_type: str) -> str:
         raise MultipartError(f"not a multipart media type: {mime}")
     if "boundary" not in params:
         raise MultipartError("missing boundary parameter")
-    return validate_boundary(params["boundary"])
+    return validate_boundary(params["boundary"], lenient=True)
 
 
 def _unlink(path: str) -> None:
@@ -408,7 +414,7 @@ def iter_multipart(
     boundary, no opening delimiter, an empty multipart, malformed part headers,
     a part larger than ``max_part_size`` and a missing close delimiter.
     """
-    validate_boundary(boundary)
+    validate_boundary(boundary, lenient=True)
     if read_size <= 0:
         raise ValueError("read_size must be positive")
     delim = CRLF + b"--" + boundary.encode("ascii")

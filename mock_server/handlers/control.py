@@ -42,3 +42,13 @@ def set_faults(state, request: Request) -> Response:
         raise HttpError(400, f"unknown fault {bad[0]!r}; GET /_mock/faults lists them")
     state.settings.faults = list(names)
     return json_response({"Active": state.settings.faults})
+
+
+def get_requests(state, request: Request) -> Response:
+    """What this server received while ``RecordRequests`` is on (see :mod:`mock_server.recorder`)."""
+    return json_response({"Recording": state.settings.record_requests, "Requests": state.recorder.snapshot()})
+
+
+def clear_requests(state, request: Request) -> Response:
+    state.recorder.clear()
+    return json_response({"Recording": state.settings.record_requests, "Requests": []})

@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import HttpError
 from ..store.base import InvalidInstance
 from .common import json_response
+from .stow import check_no_content_coding
 
 _MAIN_TAGS = {
     "patients": ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "OtherPatientIDs"],
@@ -123,6 +124,7 @@ def instance_file(state, request: Request, oid: str) -> Response:
 
 def upload_instance(state, request: Request) -> Response:
     """``POST /instances``: store the Part 10 file in the body."""
+    check_no_content_coding(request)
     if not request.content_length and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
         raise HttpError(400, "POST /instances needs a DICOM Part 10 file as the request body")
     try:
@@ -140,7 +142,33 @@ def upload_instance(state, request: Request) -> Response:
     })
 
 
+_PARENT_LEVEL = {"instances": "series", "series": "studies", "studies": "patients"}
+
+
+def _ancestors(state, level: str, oid: str) -> list[tuple[str, str]]:
+    """(level, id) of the resource's parent, grandparent ..., nearest first."""
+    chain = []
+    parent = state.store.orthanc_resource(level, oid)["parent"]  # NotFound -> 404
+    while level in _PARENT_LEVEL and parent:
+        level = _PARENT_LEVEL[level]
+        chain.append((level, parent))
+        found = state.store.index.orthanc_resource(level, parent)
+        parent = found["parent"] if found else None
+    return chain
+
+
 def delete_resource(state, request: Request, level: str, oid: str) -> Response:
-    """``DELETE /{level}/{id}``: remove the resource and everything below it."""
-    state.store.delete_resource(level, oid)
-    return json_response({"RemainingAncestor": None})
+    """``DELETE /{level}/{id}``: remove the resource and everything below it.
+
+    As Orthanc, answers the nearest ancestor that still exists afterwards (a parent
+    left without children is removed too), or null.
+    """
+    with state.lock:
+        ancestors = _ancestors(state, level, oid)
+        state.store.delete_resource(level, oid)
+        remaining = None
+        for parent_level, parent in ancestors:
+            if state.store.index.orthanc_resource(parent_level, parent) is not None:
+                remaining = {"ID": parent, "Path": f"/{parent_level}/{parent}", "Type": _TYPES[parent_level]}
+                break
+    return json_response({"RemainingAncestor": remaining})

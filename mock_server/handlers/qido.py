@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from werkzeug.wrappers import Request, Response
 
@@ -48,6 +49,36 @@ def _project(match: dict[str, Any], keep: set[str] | None, levels: frozenset[str
     return dict(sorted(out.items()))
 
 
+def _is_private(tag: int) -> bool:
+    return bool((tag >> 16) & 1)
+
+
+def _private_keys(match: dict[str, Any], tags: set[int], creators: dict[int, str]) -> set[str]:
+    """Keys of the requested private elements in ``match`` and of their Private Creators.
+
+    The query names a private element through the creator it declares (PS3.18 8.3.4.1
+    #4), but the data set may hold that creator in another block; the element is found
+    through its creator, and both are returned (10.6.3.3: "the Private Data Element and
+    its corresponding Private Creator Element").
+    """
+    keys: set[str] = set()
+    for tag in tags:
+        if not _is_private(tag) or (tag & 0xFFFF) < 0x1000:
+            continue
+        group = tag >> 16
+        creator = creators.get((group << 16) | ((tag >> 8) & 0xFF))
+        if creator is None:
+            continue
+        for block in range(0x10, 0x100):
+            owner = match.get(f"{group:04X}{block:04X}")
+            if owner is not None and creator in (owner.get("Value") or []):
+                element = f"{group:04X}{(block << 8) | (tag & 0xFF):04X}"
+                if element in match:
+                    keys |= {f"{group:04X}{block:04X}", element}
+                break
+    return keys
+
+
 def _retrieve_url(base: str, level: str, match: dict[str, Any]) -> dict[str, Any]:
     def uid(tag: str) -> str:
         return match.get(tag, {}).get("Value", [""])[0]
@@ -59,6 +90,27 @@ def _retrieve_url(base: str, level: str, match: dict[str, Any]) -> dict[str, Any
     return {"vr": "UR", "Value": [url]}
 
 
+def _query_pairs(request: Request) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs, percent-decoded as UTF-8 (PS3.18 8.3.4, RFC 3986 2.5).
+
+    Same split as ``request.args``, but a byte sequence that is not UTF-8 is a
+    400 instead of being silently replaced by U+FFFD (and then matching nothing).
+    """
+    pairs = []
+    for piece in request.query_string.split(b"&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition(b"=")
+        try:
+            pairs.append((unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
+                          unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")))
+        except UnicodeDecodeError:
+            label = unquote_to_bytes(name).decode("utf-8", "replace")[:64]
+            raise HttpError(400, f"query parameter {label!r}: the value is not percent-encoded UTF-8 "
+                                 "(PS3.18 8.3.4)") from None
+    return pairs
+
+
 def _search(state, request: Request, resource: str, study: str | None = None,
             series: str | None = None) -> Response:
     try:
@@ -66,7 +118,7 @@ def _search(state, request: Request, resource: str, study: str | None = None,
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
     try:
-        query = parse_qido(resource, list(request.args.items(multi=True)))
+        query = parse_qido(resource, _query_pairs(request))
     except QidoQueryError as exc:
         raise HttpError(400, exc.reason) from None
     index = state.store.index
@@ -85,20 +137,26 @@ def _search(state, request: Request, resource: str, study: str | None = None,
     if result.more_available:
         headers["Warning"] = f'299 {request.host}: "There are additional results that can be requested"'
     if not result.matches:
-        return Response(status=204, headers=headers)
+        response = Response(status=204, headers=headers)
+        del response.headers["Content-Type"]  # no payload, no media type (table 10.6.3-2)
+        return response
 
     base = dicomweb_base(request, state.settings)
     if query.includefields == "all":
         keep = None
     else:
         keep = {f"{t:08X}" for t in default_return_tags(resource)}
-        keep |= {f"{t:08X}" for t in query.includefields}
-        keep |= {f"{t:08X}" for t in query.matched_tags()}
+        requested = set(query.includefields) | query.matched_tags()
+        # Private tags are resolved per match through their creator (see _private_keys).
+        keep |= {f"{t:08X}" for t in requested if not _is_private(t)}
     levels = includable_levels(resource)
     rows = []
     for match in result.matches:
         match[_RETRIEVE_URL] = _retrieve_url(base, query.level, match)
         row = _project(match, keep, levels)
+        if keep is not None and query.private_creators:
+            row.update({k: match[k] for k in _private_keys(match, requested, query.private_creators)})
+            row = dict(sorted(row.items()))
         if keep is None:
             row[_RETRIEVE_URL] = match[_RETRIEVE_URL]
             for tag in default_return_tags(resource):

@@ -23,11 +23,12 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb.dicom_xml import json_to_xml
-from ..dicomweb.multipart import MultipartError, iter_multipart, parse_content_type
+from ..dicomweb.multipart import MultipartError, Part, iter_multipart, parse_content_type
 from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
 from ..errors import HttpError
 from ..store.base import InstanceConflict, InvalidInstance
 from ..urls import dicomweb_base
+from .wado_rs import _multipart_response
 
 _JSON = Offer(media_type="application/dicom+json")
 _XML = Offer(media_type="application/dicom+xml")
@@ -63,9 +64,20 @@ def _peek_uids(part) -> tuple[str, str]:
         return "", ""
 
 
+def check_no_content_coding(request: Request) -> None:
+    """415 for a content-coded body, which is not decoded here (RFC 7231 3.1.2.2)."""
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding and coding != "identity":
+        raise HttpError(415, f"Content-Encoding {coding!r} is not supported; send the body unencoded")
+
+
 def store_instances(state, request: Request, study: str | None = None) -> Response:
     """Store every ``application/dicom`` part of the request body."""
-    mime, params = parse_content_type(request.headers.get("Content-Type", ""))
+    try:
+        mime, params = parse_content_type(request.headers.get("Content-Type", ""))
+    except MultipartError as exc:  # an unparsable header is bad syntax, not an unknown media type
+        raise HttpError(400, f"malformed Content-Type header: {exc.reason}") from None
+    check_no_content_coding(request)
     if mime != "multipart/related":
         raise HttpError(415, f"STOW-RS needs multipart/related; type=\"application/dicom\", got {mime or 'no Content-Type'}")
     part_type = params.get("type", "").lower()
@@ -93,7 +105,7 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
                         result = state.store.add(fh, expected_study_uid=study)
                 except (InvalidInstance, InstanceConflict) as exc:
                     sop_class, sop_uid = _peek_uids(part)
-                    if isinstance(exc, InstanceConflict) or exc.failure_code == 0xA900 and study:
+                    if isinstance(exc, InstanceConflict):  # hierarchy or target-study mismatch
                         conflicts += 1
                     failed.append({"00081150": _ui(sop_class), "00081155": _ui(sop_uid),
                                    "00081197": _us(exc.failure_code)})
@@ -116,7 +128,7 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     if not referenced and not failed and not other_failures:
         raise HttpError(400, "the multipart body holds no part")
     module: dict[str, Any] = {}
-    if study is not None:
+    if study is not None and (referenced or state.store.index.study_exists(study)):
         module["00081190"] = {"vr": "UR", "Value": [f"{base}studies/{study}"]}
     elif referenced and len({item["00081190"]["Value"][0].split("/series/")[0] for item in referenced}) == 1:
         module["00081190"] = {"vr": "UR", "Value": [referenced[0]["00081190"]["Value"][0].split("/series/")[0]]}
@@ -140,4 +152,8 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     if offer.media_type == "application/dicom+json":
         body = json.dumps(module, ensure_ascii=False).encode("utf-8")
         return Response(body, status=status, content_type="application/dicom+json")
+    if offer is _XML_MULTIPART:
+        # The client accepts only multipart/related; type="application/dicom+xml": one part.
+        part = Part(content_type="application/dicom+xml", body=json_to_xml(module))
+        return _multipart_response([part], "application/dicom+xml", status=status)
     return Response(json_to_xml(module), status=status, content_type="application/dicom+xml")

@@ -19,18 +19,29 @@ from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.media_types import bulk_media_type_for
 from ..dicomweb.multipart import Part, content_type_header, iter_parts, multipart_length, new_boundary
 from ..dicomweb.negotiation import Choice, NegotiationError, Offer, negotiate
-from ..dicomweb.transcoding import SUPPORTED_TARGETS, TranscodeError, transcode, write_part10
+from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
+                                     transcode, write_part10)
 from ..errors import HttpError
 from ..store.base import InstanceRecord
 from ..store.extract import BASE_PLACEHOLDER
-from ..urls import dicomweb_base
+from ..urls import dicomweb_base, origin_of
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
+#: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
+#: Endian "shall not be used with Web Services" (PS3.18 8.7.3), even though the
+#: transcoder can write them.
+WEB_TARGETS = SUPPORTED_TARGETS - WEB_FORBIDDEN_SYNTAXES
+#: Image Pixel attributes that decide whether an instance can be transcoded.
+_PIXEL_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored",
+                   "PixelRepresentation", "PhotometricInterpretation")
 
 
 def _negotiate(request: Request, offers: list[Offer], default: Offer | None) -> Choice:
+    # The "accept" Query Parameter is prioritized before the Accept header field
+    # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
+    accept_query = ",".join(request.args.getlist("accept")) or None
     try:
-        return negotiate(request.headers.get("Accept"), offers, default=default)
+        return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=accept_query)
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
 
@@ -41,6 +52,12 @@ def _instance_url(base: str, r: InstanceRecord) -> str:
 
 def _records(state, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
     return state.store.instances(study, series, instance)
+
+
+def _located(response: Response, state, request: Request) -> Response:
+    """A single part payload names the resource it represents (PS3.18 8.6, table 8.4.3-1)."""
+    response.headers["Content-Location"] = origin_of(request, state.settings) + request.path
+    return response
 
 
 def _multipart_response(parts: list[Part], part_type: str, transfer_syntax: str | None = None,
@@ -57,13 +74,22 @@ def _multipart_response(parts: list[Part], part_type: str, transfer_syntax: str 
 def _dicom_offers() -> list[Offer]:
     offers = [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=EXPLICIT_LE)]
     offers += [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=ts)
-               for ts in sorted(SUPPORTED_TARGETS) if ts != EXPLICIT_LE]
+               for ts in sorted(WEB_TARGETS) if ts != EXPLICIT_LE]
     return offers
+
+
+def _part_syntax(record: InstanceRecord, target: str) -> str:
+    """The Transfer Syntax one instance is sent in: ``*`` keeps the stored one unless
+    the web may not carry it (PS3.18 8.7.3), then the default Explicit VR Little Endian."""
+    if target != "*":
+        return target
+    return EXPLICIT_LE if record.transfer_syntax_uid in WEB_FORBIDDEN_SYNTAXES else record.transfer_syntax_uid
 
 
 def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | None) -> Part:
     url = _instance_url(base, record)
-    if target_ts in (None, "*") or target_ts == record.transfer_syntax_uid:
+    target_ts = _part_syntax(record, target_ts or EXPLICIT_LE)
+    if target_ts == record.transfer_syntax_uid:
         ts = record.transfer_syntax_uid
         path = state.store.file_path(record)
         return Part(content_type=f"application/dicom; transfer-syntax={ts}", body=lambda p=path: open(p, "rb"),
@@ -81,12 +107,18 @@ def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | No
 
 def _check_transcodable(state, records: list[InstanceRecord], target: str) -> None:
     """406 before the first byte when one instance cannot be sent in ``target`` (PS3.18 8.7.3.5)."""
-    from ..dicomweb.transcoding import can_transcode
     for record in records:
-        if record.transfer_syntax_uid == target:
+        ts = _part_syntax(record, target)
+        if record.transfer_syntax_uid == ts:
             continue
         ds = state.store.read_dataset(record, stop_before_pixels=True)
-        if not can_transcode(record.transfer_syntax_uid, target, ds):
+        # Fix: a Dataset read without its Pixel Data looked like an image-less instance, so
+        # every conversion seemed possible and TranscodeError broke the stream mid-body.
+        # The pixel attributes (a plain mapping) tell can_transcode that there is an image.
+        meta: Any = ds
+        if record.number_of_frames > 0:
+            meta = {kw: ds.get(kw) for kw in _PIXEL_KEYWORDS}
+        if not can_transcode(record.transfer_syntax_uid, ts, meta):
             raise HttpError(406, f"instance {record.sop_instance_uid} stored in {record.transfer_syntax_uid} "
                                  f"cannot be sent in transfer syntax {target}")
 
@@ -97,10 +129,9 @@ def retrieve_instances(state, request: Request, study: str, series: str | None =
     choice = _negotiate(request, _dicom_offers(), default=_dicom_offers()[0])
     records = _records(state, study, series, instance)
     target = choice.transfer_syntax or EXPLICIT_LE
-    if target != "*" and target not in SUPPORTED_TARGETS:
+    if target != "*" and target not in WEB_TARGETS:
         raise HttpError(406, f"transfer syntax {target} is not supported for retrieval")
-    if target != "*":
-        _check_transcodable(state, records, target)
+    _check_transcodable(state, records, target)
     base = dicomweb_base(request, state.settings)
     parts = [_instance_part(state, base, r, target) for r in records]
     return _multipart_response(parts, "application/dicom", None if target == "*" else target)
@@ -116,14 +147,16 @@ def retrieve_metadata(state, request: Request, study: str, series: str | None = 
     """Metadata as DICOM JSON (default) or multipart DICOM XML, BulkDataURIs absolute (PS3.18 10.4.1.1.2)."""
     choice = _negotiate(request, [_META_JSON, _META_XML], default=_META_JSON)
     records = _records(state, study, series, instance)
-    base = json.dumps(dicomweb_base(request, state.settings))[1:-1]
+    url_base = dicomweb_base(request, state.settings)
+    base = json.dumps(url_base)[1:-1]
     texts = [t.replace(BASE_PLACEHOLDER, base) for t in state.store.metadata_texts(records)]
     if choice.offer is _META_JSON:
         body = ("[" + ",".join(texts) + "]").encode("utf-8")
-        return Response(body, content_type="application/dicom+json")
-    parts = [Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t))) for t in texts]
-    for part in parts:
-        part.length = len(part.body)
+        return _located(Response(body, content_type="application/dicom+json"), state, request)
+    # Fix: each part carries the Content-Location of the instance metadata it holds
+    # (PS3.18 8.6.1.2 table 8.6.1-1); texts and records are in the same order.
+    parts = [Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t)),
+                  content_location=_instance_url(url_base, r) + "/metadata") for r, t in zip(records, texts)]
     return _multipart_response(parts, "application/dicom+xml")
 
 
@@ -132,7 +165,9 @@ def _frame_offers(stored_ts: str) -> list[Offer]:
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
                     transfer_syntax=EXPLICIT_LE),
               Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
-    compressed = bulk_media_type_for(stored_ts)
+    # Fix: a native stored syntax maps to octet-stream, which would have offered the
+    # stored syntax itself, e.g. Implicit VR Little Endian, forbidden on the web (8.7.3).
+    compressed = [m for m in bulk_media_type_for(stored_ts) if m != "application/octet-stream"]
     for media in compressed:
         offers.append(Offer(media_type="multipart/related", part_type=media, transfer_syntax=stored_ts))
     return offers
@@ -167,7 +202,7 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
     if choice.offer.media_type == "application/octet-stream":
         if len(payloads) != 1:
             raise HttpError(406, "application/octet-stream without multipart can carry one frame only")
-        return Response(payloads[0], content_type="application/octet-stream")
+        return _located(Response(payloads[0], content_type="application/octet-stream"), state, request)
     base = dicomweb_base(request, state.settings)
     url = _instance_url(base, record)
     parts = [Part(content_type=f"{part_type}; transfer-syntax={ts}", body=p,
@@ -218,7 +253,7 @@ def retrieve_bulk(state, request: Request, study: str, series: str, instance: st
         value = element.value
         payload = value if isinstance(value, bytes) else bytes(str(value), "utf-8")
     if choice.offer.media_type == "application/octet-stream":
-        return Response(payload, content_type="application/octet-stream")
+        return _located(Response(payload, content_type="application/octet-stream"), state, request)
     url = _instance_url(dicomweb_base(request, state.settings), record) + "/bulk/" + bulk
     return _multipart_response([Part(content_type="application/octet-stream", body=payload,
                                      content_location=url, length=len(payload))], "application/octet-stream")
@@ -245,13 +280,13 @@ def _render_params(request: Request, media_type: str, frames: str | None,
     return [params.with_frame(n) for n in numbers]
 
 
-def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[bytes]:
+def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[tuple[InstanceRecord, int, bytes]]:
     images = []
     for record in records:
         ds = state.store.read_dataset(record)
         for params in params_for(record):
             try:
-                images.append(rendering.render(ds, params))
+                images.append((record, params.frame, rendering.render(ds, params)))
             except rendering.RenderError as exc:
                 raise HttpError(exc.status, exc.reason) from None
     return images
@@ -266,8 +301,12 @@ def retrieve_rendered(state, request: Request, study: str, series: str | None = 
     records = _images(state, study, series, instance)
     images = _render_all(state, records, lambda r: _render_params(request, media, frames, r))
     if len(images) == 1 and choice.offer.media_type != "multipart/related":
-        return Response(images[0], content_type=media)
-    parts = [Part(content_type=media, body=img, length=len(img)) for img in images]
+        return _located(Response(images[0][2], content_type=media), state, request)
+    # Fix: parts name the rendered resource they represent (PS3.18 8.6.1.2 table 8.6.1-1).
+    base = dicomweb_base(request, state.settings)
+    parts = [Part(content_type=media, body=img, length=len(img),
+                  content_location=_instance_url(base, r) + (f"/frames/{n}" if frames else "") + "/rendered")
+             for r, n, img in images]
     return _multipart_response(parts, media)
 
 
@@ -284,4 +323,4 @@ def retrieve_thumbnail(state, request: Request, study: str, series: str | None =
                                     frame=number)
     except (rendering.RenderError, frame_ops.FrameError) as exc:
         raise HttpError(exc.status, exc.reason) from None
-    return Response(image, content_type=choice.offer.media_type)
+    return _located(Response(image, content_type=choice.offer.media_type), state, request)

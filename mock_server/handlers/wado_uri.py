@@ -15,12 +15,18 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from ..dicomweb import rendering
-from ..dicomweb.transcoding import SUPPORTED_TARGETS, TranscodeError, can_transcode, transcode, write_part10
+from ..dicomweb.media_types import MediaTypeSyntaxError, split_list, split_params
+from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
+from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
+                                     transcode, write_part10)
 from ..errors import HttpError
 from ..store.base import NotFound
+from ..urls import origin_of
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _RENDERED = ("image/jpeg", "image/png", "image/gif")
+#: What this service can answer; image/jpeg first: the default (PS3.18 9.3, table 8.7.4-1).
+_OFFERS = [Offer(media_type=m) for m in (*_RENDERED, "application/dicom")]
 #: Attributes holding Individually Identifiable Information removed by ``anonymize=yes``
 #: (a subset of the PS3.15 Basic Application Level Confidentiality Profile).
 _III_KEYWORDS = (
@@ -52,20 +58,37 @@ def _uid(request: Request, name: str) -> str:
     return value
 
 
-def _content_types(raw: str | None) -> list[str]:
-    if raw is None:
-        return ["image/jpeg"]
-    types = []
-    for entry in raw.split(","):
-        mime = entry.split(";")[0].strip().lower()
-        params = entry.split(";")[1:]
-        if any(p.strip().lower().startswith(("transfer-syntax", "charset")) for p in params):
-            raise HttpError(400, "contentType must not carry transfer-syntax or charset parameters (PS3.18 9.1.2.2.1)")
-        if mime:
-            types.append(mime)
-    if not types:
-        raise HttpError(400, "contentType is empty")
-    return types
+def _selected_media_type(request: Request) -> str:
+    """The Selected Media Type from ``contentType`` and then the Accept header (PS3.18 9.1.2.2.1, 8.7.8.1).
+
+    Fix: the Accept header was ignored (``Accept: application/dicom`` got a JPEG) and
+    so were the q-values of ``contentType``; both now go through the RS negotiation.
+    Without either, or with ``*/*``, the default is image/jpeg (9.3).
+    """
+    raw = _single(request, "contentType", False)
+    if raw is not None:
+        entries = split_list(raw)
+        if not entries:
+            raise HttpError(400, "contentType is empty")
+        for entry in entries:
+            try:
+                params = [p.partition("=")[0].strip().lower() for p in split_params(entry)[1:]]
+            except MediaTypeSyntaxError as exc:
+                raise HttpError(400, f"contentType is not a media type list: {exc}") from None
+            if "transfer-syntax" in params or "charset" in params:
+                raise HttpError(400, "contentType must not carry transfer-syntax or charset parameters "
+                                     "(PS3.18 9.1.2.2.1)")
+    try:
+        choice = negotiate(request.headers.get("Accept"), _OFFERS, default=_OFFERS[0], accept_query=raw)
+    except NegotiationError as exc:
+        raise HttpError(exc.status, exc.reason) from None
+    return choice.offer.media_type
+
+
+def _located(response: Response, state, request: Request) -> Response:
+    """The response names the representation it carries (PS3.18 9.4.3, 9.5.3)."""
+    response.headers["Content-Location"] = origin_of(request, state.settings) + request.full_path.rstrip("?")
+    return response
 
 
 def _anonymize(ds):
@@ -92,7 +115,7 @@ def wado_uri(state, request: Request) -> Response:
     if request_type != "WADO":
         raise HttpError(400, f"WADO-URI requestType must be WADO, got {request_type!r}")
     study, series, obj = _uid(request, "studyUID"), _uid(request, "seriesUID"), _uid(request, "objectUID")
-    types = _content_types(_single(request, "contentType", False))
+    chosen = _selected_media_type(request)
     try:
         record = state.store.instances(study, series, obj)[0]
     except NotFound:
@@ -100,16 +123,8 @@ def wado_uri(state, request: Request) -> Response:
     anonymize = _single(request, "anonymize", False)
     if anonymize is not None and anonymize != "yes":
         raise HttpError(400, f"WADO-URI anonymize must be 'yes', got {anonymize!r}")
-    if "application/dicom" in types:
-        if len(types) > 1 and any(t in _RENDERED for t in types):
-            raise HttpError(400, "contentType mixes application/dicom with rendered media types")
-        return _retrieve_dicom(state, request, record, anonymize == "yes")
-    chosen = next((t for t in types if t in _RENDERED or t in ("image/*", "*/*")), None)
-    if chosen is None:
-        raise HttpError(406, f"none of the contentType values {', '.join(types)} can be produced; "
-                             f"supported: application/dicom, {', '.join(_RENDERED)}")
-    if chosen in ("image/*", "*/*"):
-        chosen = "image/jpeg"
+    if chosen == "application/dicom":
+        return _located(_retrieve_dicom(state, request, record, anonymize == "yes"), state, request)
     if _single(request, "transferSyntax", False) is not None:
         raise HttpError(400, "transferSyntax applies to contentType=application/dicom only")
     if record.number_of_frames == 0:
@@ -120,6 +135,9 @@ def wado_uri(state, request: Request) -> Response:
         raise HttpError(exc.status, exc.reason) from None
     if params.frame > record.number_of_frames:
         raise HttpError(400, f"frameNumber {params.frame} exceeds the {record.number_of_frames} frames of {obj}")
+    if "frameNumber" in request.args and record.number_of_frames < 2:
+        # Fix: frameNumber on an Instance that is not multi-frame is 400 (PS3.18 9.5.2.1).
+        raise HttpError(400, f"frameNumber is only allowed for multi-frame images; {obj} has one frame")
     ds = state.store.read_dataset(record)
     if anonymize == "yes":
         ds = _anonymize(ds)
@@ -127,7 +145,7 @@ def wado_uri(state, request: Request) -> Response:
         image = rendering.render(ds, params)
     except rendering.RenderError as exc:
         raise HttpError(exc.status, exc.reason) from None
-    return Response(image, content_type=chosen)
+    return _located(Response(image, content_type=chosen), state, request)
 
 
 def _retrieve_dicom(state, request: Request, record, anonymize: bool) -> Response:
@@ -138,8 +156,11 @@ def _retrieve_dicom(state, request: Request, record, anonymize: bool) -> Respons
     if ts is not None:
         if not _UID_RE.match(ts) or len(ts) > 64:
             raise HttpError(400, f"transferSyntax is not a valid UID: {ts[:70]!r}")
-        if ts not in SUPPORTED_TARGETS and ts != record.transfer_syntax_uid:
-            raise HttpError(406, f"transfer syntax {ts} is not supported; supported: {', '.join(sorted(SUPPORTED_TARGETS))}")
+        # Fix: Implicit VR Little Endian (and Big Endian) "shall not be used with Web
+        # Services" (PS3.18 8.7.3): a valid but unsupported Transfer Syntax, 406 (9.4.2.4).
+        if ts in WEB_FORBIDDEN_SYNTAXES or (ts not in SUPPORTED_TARGETS and ts != record.transfer_syntax_uid):
+            raise HttpError(406, f"transfer syntax {ts} is not supported; supported: "
+                                 f"{', '.join(sorted(SUPPORTED_TARGETS - WEB_FORBIDDEN_SYNTAXES))}")
     else:
         ts = "1.2.840.10008.1.2.1"
     if ts == record.transfer_syntax_uid and not anonymize:

@@ -43,7 +43,8 @@ class InvalidInstance(StoreError):
 
 
 class InstanceConflict(StoreError):
-    """The SOP Instance UID is already stored under another study or series."""
+    """The instance conflicts with the stored hierarchy (its SOP Instance UID or series is
+    already stored under another series or study) or with the target study of the request."""
 
     status = 409
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 import tempfile
 import threading
 import uuid
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
                    SearchScope)
@@ -31,6 +34,48 @@ __all__ = ["DiskStore"]
 _COPY_CHUNK = 1 << 20
 #: Elements longer than this stay on disk while an instance is indexed.
 _DEFER_SIZE = 64 * 1024
+
+
+def _encapsulated_end(fh: BinaryIO, offset: int, size: int) -> int | None:
+    """End offset of undefined-length encapsulated data (PS3.5 A.4), None when cut short."""
+    pos = offset
+    while pos + 8 <= size:
+        fh.seek(pos)
+        group, element, length = struct.unpack("<HHL", fh.read(8))
+        if (group, element) == (0xFFFE, 0xE0DD):
+            return pos + 8
+        if (group, element) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF:
+            return None
+        pos += 8 + length
+    return None
+
+
+def _check_complete(ds: pydicom.Dataset, path: Path, size: int) -> None:
+    """Refuse a truncated file (PS3.18 I.2.2 failure 0xC000).
+
+    pydicom does not read elements longer than ``defer_size`` while indexing (nor
+    complain when one is cut short), and on a short read of the top-level data set it
+    drops every element with a warning; both must not end in a stored instance.
+    """
+    if len(ds) == 0:
+        raise InvalidInstance("the data set is empty or truncated", 0xC000)
+    with open(path, "rb") as fh:
+        for raw in ds._dict.values():
+            tell = getattr(raw, "value_tell", None)
+            length = getattr(raw, "length", None)
+            if not isinstance(raw, RawDataElement) or tell is None or length is None:
+                continue
+            if length == 0xFFFFFFFF:
+                if raw.tag != 0x7FE00010:
+                    continue  # a sequence: pydicom parses it and fails on a short read
+                # Encapsulated Pixel Data: read or deferred, its items must end with the
+                # Sequence Delimitation Item (pydicom only warns when it is missing).
+                end = _encapsulated_end(fh, tell, size)
+            else:
+                end = tell + length
+            if end is None or end > size:
+                raise InvalidInstance(f"the file is truncated: element {Tag(raw.tag)} ends past its "
+                                      f"{size} bytes", 0xC000)
 
 
 class DiskStore:
@@ -91,13 +136,16 @@ class DiskStore:
             if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
                 raise InvalidInstance("the instance has no File Meta Information with a Transfer Syntax UID",
                                       0xC000)
+            _check_complete(ds, tmp_path, size)
             extracted = extract(ds)
             if expected_study_uid is not None and extracted.study_instance_uid != expected_study_uid:
-                raise InvalidInstance(
+                # A conflict with the request (PS3.18 table 10.5.3-1: 409 "Study Instance UID
+                # mismatch"), not a malformed instance.
+                raise InstanceConflict(
                     f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
                     f"{expected_study_uid}", 0xA900)
             self._check_hierarchy(extracted.sop_instance_uid, extracted.series_instance_uid,
-                                  extracted.study_instance_uid)
+                                  extracted.study_instance_uid, extracted.patient_id)
             digest = hashlib.sha1(extracted.sop_instance_uid.encode()).hexdigest()
             final = self.files_dir / digest[:2] / f"{digest}-{uuid.uuid4().hex[:12]}.dcm"
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +168,8 @@ class DiskStore:
             if isinstance(source, (str, Path)):
                 with open(source, "rb") as src:
                     shutil.copyfileobj(src, out, _COPY_CHUNK)
+                out.flush()  # stat() below must see the buffered tail too
+                os.fsync(out.fileno())
                 return tmp_path.stat().st_size
             while True:
                 chunk = source.read(_COPY_CHUNK)
@@ -134,7 +184,7 @@ class DiskStore:
             os.fsync(out.fileno())
         return size
 
-    def _check_hierarchy(self, sop_uid: str, series_uid: str, study_uid: str) -> None:
+    def _check_hierarchy(self, sop_uid: str, series_uid: str, study_uid: str, patient_id: str) -> None:
         existing = self.index.instance_by_uid(sop_uid)
         if existing is not None and (existing.series_instance_uid != series_uid
                                      or existing.study_instance_uid != study_uid):
@@ -143,6 +193,12 @@ class DiskStore:
         for row in self.index.query("SELECT study_uid FROM series WHERE uid=?", [series_uid]):
             if row[0] != study_uid:
                 raise InstanceConflict(f"SeriesInstanceUID {series_uid} already belongs to study {row[0]}")
+        # A study belongs to one patient (PS3.4 C.6.1.1 information model); another PatientID
+        # would leave the index's patient rows and Orthanc identifiers inconsistent.
+        for row in self.index.query("SELECT patient_id FROM studies WHERE uid=?", [study_uid]):
+            if row[0] != patient_id:
+                raise InstanceConflict(f"StudyInstanceUID {study_uid} already belongs to PatientID {row[0]!r}, "
+                                       f"not {patient_id!r}")
 
     def delete_instance(self, record: InstanceRecord) -> None:
         path = self.index.delete_instance(record.sop_instance_uid)

@@ -1,0 +1,112 @@
+"""Request recording (a spy), so that a peer can tell tests what it received.
+
+When ``RecordRequests`` is on, every request's method, path, query,
+headers (the Authorization value reduced to its scheme and user), body size
+and, for STOW-RS, the number of parts and their sizes, are kept in memory
+and served at ``GET /_mock/requests`` (``DELETE`` clears them).  The answer's
+status and its one-line reason (for errors) are kept too.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+__all__ = ["RequestRecorder"]
+
+_BOUNDARY_RE = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+
+
+def _safe_authorization(value: str) -> str:
+    """``Basic user:***``: enough to check credentials were sent, never the password."""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user = base64.b64decode(token.strip()).decode("utf-8", "replace").split(":", 1)[0]
+        except ValueError:
+            user = "?"
+        return f"Basic {user}:***"
+    return f"{scheme} ***"
+
+
+class _CountingInput:
+    """Wraps ``wsgi.input``: counts bytes and multipart delimiters as the app reads them."""
+
+    def __init__(self, stream: Any, boundary: bytes | None):
+        self._stream = stream
+        self.size = 0
+        self._delimiter = b"--" + boundary if boundary else None
+        self._tail = b""
+        self.delimiters = 0
+
+    def _count(self, data: bytes) -> bytes:
+        self.size += len(data)
+        if self._delimiter and data:
+            window = self._tail + data
+            self.delimiters += window.count(b"\r\n" + self._delimiter) + (
+                1 if self.size == len(data) and window.startswith(self._delimiter) else 0)
+            self._tail = window[-(len(self._delimiter) + 1):]
+        return data
+
+    def read(self, *args: Any) -> bytes:
+        return self._count(self._stream.read(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        return self._count(self._stream.readline(*args))
+
+    def __iter__(self):
+        for line in self._stream:
+            yield self._count(line)
+
+
+class RequestRecorder:
+    """WSGI middleware keeping a log of requests (bounded to ``limit`` entries)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], limit: int = 10_000):
+        self.app = app
+        self.limit = limit
+        self.entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.entries)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_mock/"):
+            return self.app(environ, start_response)
+        headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        if environ.get("CONTENT_LENGTH"):
+            headers["Content-Length"] = environ["CONTENT_LENGTH"]
+        if "Authorization" in headers:
+            headers["Authorization"] = _safe_authorization(headers["Authorization"])
+        match = _BOUNDARY_RE.search(environ.get("CONTENT_TYPE", ""))
+        counting = _CountingInput(environ["wsgi.input"], match.group(1).encode() if match else None)
+        environ["wsgi.input"] = counting
+        entry: dict[str, Any] = {"Time": time.time(), "Method": environ.get("REQUEST_METHOD"), "Path": path,
+                                 "Query": environ.get("QUERY_STRING", ""), "Headers": headers}
+
+        def recording_start_response(status: str, response_headers: list, exc_info: Any = None):
+            entry["Status"] = int(status.split()[0])
+            return start_response(status, response_headers, exc_info)
+
+        result = self.app(environ, recording_start_response)
+        entry["BodyBytes"] = counting.size
+        if counting._delimiter is not None:
+            # n delimiters = n-1 parts + the close delimiter counted once ("--b--" starts with "--b").
+            entry["Parts"] = max(counting.delimiters - 1, 0)
+        with self._lock:
+            self.entries.append(entry)
+            del self.entries[:-self.limit]
+        return result

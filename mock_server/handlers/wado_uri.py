@@ -135,6 +135,10 @@ def wado_uri(state, request: Request) -> Response:
         raise HttpError(exc.status, exc.reason) from None
     if params.frame > record.number_of_frames:
         raise HttpError(400, f"frameNumber {params.frame} exceeds the {record.number_of_frames} frames of {obj}")
+    if "presentationUID" in request.args:
+        # Fix: these were silently ignored, so the image came back without the Presentation
+        # State; this store applies none, and an unknown one is 400 (PS3.18 9.5.2.3).
+        raise HttpError(400, "presentationUID names no Presentation State this server can apply (PS3.18 9.5.2.3)")
     if "frameNumber" in request.args and record.number_of_frames < 2:
         # Fix: frameNumber on an Instance that is not multi-frame is 400 (PS3.18 9.5.2.1).
         raise HttpError(400, f"frameNumber is only allowed for multi-frame images; {obj} has one frame")

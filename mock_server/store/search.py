@@ -23,6 +23,14 @@ _MODALITIES_SQL = "(SELECT group_concat(DISTINCT m.modality) FROM series m WHERE
 _N_STUDY_SERIES_SQL = "(SELECT COUNT(*) FROM series c WHERE c.study_uid = st.uid)"
 _N_STUDY_INSTANCES_SQL = "(SELECT COUNT(*) FROM instances c WHERE c.study_uid = st.uid)"
 _N_SERIES_INSTANCES_SQL = "(SELECT COUNT(*) FROM instances c WHERE c.series_uid = se.uid)"
+# Further Additional Query/Retrieve Attributes of the study level (PS3.4 C.3.4 / C.6.1.1.5):
+# SOP Classes in Study, Number of Patient Related Studies / Series / Instances.
+_EXTRA_STUDY_SQL = (
+    "(SELECT group_concat(DISTINCT c.sop_class_uid) FROM instances c WHERE c.study_uid = st.uid), "
+    "(SELECT COUNT(*) FROM studies c WHERE c.patient_id = st.patient_id), "
+    "(SELECT COUNT(*) FROM series c JOIN studies d ON d.uid = c.study_uid WHERE d.patient_id = st.patient_id), "
+    "(SELECT COUNT(*) FROM instances c WHERE c.patient_id = st.patient_id)"
+)
 
 
 def _uid_values(filt: Any) -> list[str] | None:
@@ -33,13 +41,20 @@ def _uid_values(filt: Any) -> list[str] | None:
     return [v.strip() for v in raw.split(",") if v.strip()]
 
 
-def _computed_study(modalities: str | None, n_series: int, n_instances: int) -> dict[str, Any]:
+def _computed_study(modalities: str | None, n_series: int, n_instances: int,
+                    extra: tuple[Any, ...] = (None, 0, 0, 0)) -> dict[str, Any]:
     mods = sorted(m for m in (modalities or "").split(",") if m)
     element: dict[str, Any] = {"vr": "CS"}
     if mods:
         element["Value"] = mods
+    sop_classes, n_patient_studies, n_patient_series, n_patient_instances = extra
+    classes = sorted(c for c in (sop_classes or "").split(",") if c)
     return {
         "00080061": element,
+        "00080062": {"vr": "UI", "Value": classes} if classes else {"vr": "UI"},
+        "00201200": {"vr": "IS", "Value": [n_patient_studies]},
+        "00201202": {"vr": "IS", "Value": [n_patient_series]},
+        "00201204": {"vr": "IS", "Value": [n_patient_instances]},
         "00201206": {"vr": "IS", "Value": [n_series]},
         "00201208": {"vr": "IS", "Value": [n_instances]},
     }
@@ -76,21 +91,21 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     if scope.level == "study":
         sql = (f"SELECT st.json, NULL, NULL, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, "
-               f"NULL FROM studies st {where} ORDER BY st.rowid")
+               f"NULL, {_EXTRA_STUDY_SQL} FROM studies st {where} ORDER BY st.rowid")
     elif scope.level == "series":
         sql = (f"SELECT st.json, se.json, NULL, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, "
-               f"{_N_SERIES_INSTANCES_SQL} FROM series se JOIN studies st ON st.uid = se.study_uid {where} "
-               "ORDER BY st.rowid, se.rowid")
+               f"{_N_SERIES_INSTANCES_SQL}, {_EXTRA_STUDY_SQL} FROM series se "
+               f"JOIN studies st ON st.uid = se.study_uid {where} ORDER BY st.rowid, se.rowid")
     else:
         sql = (f"SELECT st.json, se.json, i.json, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, "
-               f"{_N_STUDY_INSTANCES_SQL}, {_N_SERIES_INSTANCES_SQL} FROM instances i "
+               f"{_N_STUDY_INSTANCES_SQL}, {_N_SERIES_INSTANCES_SQL}, {_EXTRA_STUDY_SQL} FROM instances i "
                "JOIN series se ON se.uid = i.series_uid JOIN studies st ON st.uid = i.study_uid "
                f"{where} ORDER BY st.rowid, se.rowid, i.instance_number, i.uid")
     result = SearchResult()
     skipped = 0
     for row in index.query(sql, params):
         merged: dict[str, Any] = json.loads(row[0])
-        merged.update(_computed_study(row[3], row[4], row[5]))
+        merged.update(_computed_study(row[3], row[4], row[5], tuple(row[7:11])))
         if row[1] is not None:
             merged.update(json.loads(row[1]))
             merged["00201209"] = {"vr": "IS", "Value": [row[6]]}

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS instances (
     instance_number INTEGER, path TEXT NOT NULL, json TEXT NOT NULL, metadata TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid, instance_number);
 CREATE INDEX IF NOT EXISTS instances_study ON instances(study_uid);
+CREATE INDEX IF NOT EXISTS instances_patient ON instances(patient_id);
 """
 
 _INSTANCE_COLUMNS = ("uid, sop_class_uid, series_uid, study_uid, patient_id, transfer_syntax, size, frames, "

@@ -27,7 +27,7 @@ from .http import Exchange
 from .options import add_options, options_from_json, resolve_options, suite_paths
 from .profiles import ProfileError
 from .report import FAILED_REQUIREMENTS_PROPERTY, REQUIREMENTS_PROPERTY, rows, summary_lines, write_environment, \
-    write_matrix
+    write_matrix, write_results_json
 from .requirements import Catalogue, CatalogueError, load_catalogue
 from .run import STATE, WORKER_KEY, RunState, environment, prepare, state_of
 from .target import Target
@@ -343,6 +343,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     results = rows(state.catalogue, state.book)
     state.matrix_paths = write_matrix(state.options.reports_dir, results, environment(state))
+    write_results_json(state.options.reports_dir, results, environment(state))
     state.results = results
 
 

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from .requirements import LEVELS, Catalogue, Requirement
 
 __all__ = ["REQUIREMENTS_PROPERTY", "FAILED_REQUIREMENTS_PROPERTY", "CaseOutcome", "OutcomeBook", "RowResult", "write_matrix",
-           "write_environment", "summary_lines"]
+           "write_environment", "summary_lines", "write_results_json"]
 
 REQUIREMENTS_PROPERTY = "requirements"
 FAILED_REQUIREMENTS_PROPERTY = "failed_requirements"
@@ -201,6 +201,29 @@ tr.not-tested td:nth-child(6), tr.blocked td:nth-child(6) {{ color: #777; }}
     html_path = directory / "conformance-matrix.html"
     html_path.write_text(page, encoding="utf-8")
     return md_path, html_path
+
+
+def write_results_json(directory: Path, results: list[RowResult], meta: dict[str, str]) -> Path:
+    """``conformance-results.json``: every requirement's outcome and every test's, for tools
+    (the fault-injection tests, the side-by-side matrix of several targets)."""
+    import json
+    directory.mkdir(parents=True, exist_ok=True)
+    tests: dict[str, dict[str, Any]] = {}
+    for r in results:
+        for t in r.tests:
+            tests[t.nodeid] = {"outcome": t.outcome, "requirements": list(t.req_ids),
+                               "failed_requirements": list(t.failed_ids), "reason": t.reason}
+    doc = {
+        "meta": meta,
+        "requirements": {r.requirement.id: {"level": r.requirement.level, "section": r.requirement.section,
+                                            "feature": r.requirement.feature, "outcome": r.outcome,
+                                            "detail": r.detail, "tests": [t.nodeid for t in r.tests]}
+                         for r in results},
+        "tests": tests,
+    }
+    path = directory / "conformance-results.json"
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
+    return path
 
 
 def _prop(text: str) -> str:

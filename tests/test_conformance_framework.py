@@ -434,6 +434,18 @@ def test_a_refused_seeding_aborts_the_run_with_one_message(pytester):
     result.assert_outcomes()
 
 
+def test_coverage_lists_shall_rows_with_their_tests(capsys):
+    from conformance import coverage
+
+    code = coverage.main([str(REPO / "conformance" / "test_framework_smoke.py")])
+    out = capsys.readouterr().out
+    assert code == 1  # rows like AUTH-001 have no test in that file and no not_tested_reason
+    block = out.split("QIDO-001", 1)[1].split("\n\n", 1)[0]
+    assert "test: conformance/test_framework_smoke.py::test_all_studies_search_returns_the_seeded_studies" in block
+    assert "HTTP-012" not in out  # a MAY row: listed only with --level MAY
+    assert "uncovered SHALL rows:" in out and "AUTH-001" in out.rsplit("uncovered SHALL rows:", 1)[1]
+
+
 # -- the real smoke suite, in one process and with pytest-xdist ---------------------------------------------
 def _smoke(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
     import os

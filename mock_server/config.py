@@ -195,6 +195,11 @@ def parse_remote_server(name: str, raw: Any, key: str) -> RemoteServer:
         raise ConfigError(f"configuration key {key!r} must be a list or an object")
     if not _URL_RE.match(server.url):
         raise ConfigError(f"configuration key {key!r} has an invalid URL {server.url!r} (http:// or https:// expected)")
+    if "@" in server.url.split("/")[2]:
+        # Credentials inside the URL would be shown by ``?expand`` and in error messages:
+        # the seed's forms carry them apart, where they stay hidden.
+        raise ConfigError(f"configuration key {key!r}: the URL must not hold credentials; "
+                          "give them as Username and Password")
     if not server.url.endswith("/"):
         server.url += "/"
     if server.username is not None and server.password is None:

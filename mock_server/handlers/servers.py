@@ -37,11 +37,15 @@ def _server(state, name: str) -> RemoteServer:
     return server
 
 
-def _body(request: Request) -> dict[str, Any]:
+def _json(request: Request) -> Any:
     try:
-        body = json.loads(request.get_data(cache=False) or b"{}")
+        return json.loads(request.get_data(cache=False) or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise HttpError(400, "the request body must be a JSON object") from None
+
+
+def _body(request: Request) -> dict[str, Any]:
+    body = _json(request)
     if not isinstance(body, dict):
         raise HttpError(400, "the request body must be a JSON object")
     return body
@@ -70,7 +74,9 @@ def put_server(state, request: Request, name: str) -> Response:
     if not name or "/" in name:
         raise HttpError(400, f"invalid server name {name!r}")
     try:
-        server = parse_remote_server(name, _body(request), f"servers/{name}")
+        # Any form of the configuration (``[url]``, ``[url, user, password]``, an object), not only
+        # objects: the run-time registry is validated exactly like ``DicomWeb.Servers``.
+        server = parse_remote_server(name, _json(request), f"servers/{name}")
     except ConfigError as exc:
         raise HttpError(400, str(exc)) from None
     with state.lock:

@@ -155,6 +155,25 @@ def _path_root(value: Any, key: str, *, trailing_slash: bool) -> str:
 _URL_RE = re.compile(r"^https?://[^/\s]+(/\S*)?$", re.IGNORECASE)
 
 
+_HEADER_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 7230 3.2.6 token
+_HEADER_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: Headers that frame the message or the connection (RFC 7230 3.3, 6.1): set by the client
+#: itself; a caller's value would desynchronise the body or the connection.
+_RESERVED_HEADERS = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+                     "trailer", "proxy-connection"}
+
+
+def http_header_problem(name: str, value: str) -> str | None:
+    """Why ``name: value`` cannot be sent as an extra header (``HttpHeaders``), or None."""
+    if not _HEADER_TOKEN_RE.match(name):
+        return f"invalid header name {name[:60]!r}"
+    if _HEADER_BAD_VALUE_RE.search(value):
+        return f"header {name!r} has a control character (CR, LF...) in its value"
+    if name.lower() in _RESERVED_HEADERS:
+        return f"header {name!r} is set by the HTTP client itself"
+    return None
+
+
 def parse_remote_server(name: str, raw: Any, key: str) -> RemoteServer:
     """Parse one ``DicomWeb.Servers`` entry in any of the seed's three forms."""
     if isinstance(raw, list):
@@ -182,6 +201,9 @@ def parse_remote_server(name: str, raw: Any, key: str) -> RemoteServer:
             headers = _expect(raw["HttpHeaders"], dict, f"{key}.HttpHeaders")
             for h, v in headers.items():
                 _expect(v, str, f"{key}.HttpHeaders.{h}")
+                problem = http_header_problem(h, v)
+                if problem:  # Fix: such a header made every call to the server fail with a 502
+                    raise ConfigError(f"configuration key {key + '.HttpHeaders'!r}: {problem}")
             server.http_headers = dict(headers)
         if "Timeout" in raw:
             server.timeout = float(_expect(raw["Timeout"], (int, float), f"{key}.Timeout"))

@@ -25,7 +25,8 @@ def _safe_authorization(value: str) -> str:
     scheme, _, token = value.partition(" ")
     if scheme.lower() == "basic":
         try:
-            user = base64.b64decode(token.strip()).decode("utf-8", "replace").split(":", 1)[0]
+            # validate=True: a token that is not base64 shows "?" rather than a garbled user.
+            user = base64.b64decode(token.strip(), validate=True).decode("utf-8", "replace").split(":", 1)[0]
         except ValueError:
             user = "?"
         return f"Basic {user}:***"
@@ -33,23 +34,51 @@ def _safe_authorization(value: str) -> str:
 
 
 class _CountingInput:
-    """Wraps ``wsgi.input``: counts bytes and multipart delimiters as the app reads them."""
+    """Wraps ``wsgi.input``: counts bytes and multipart parts as the app reads them.
+
+    Fix: the first delimiter was only seen when the first read held all of it, and parts
+    were "delimiters - 1", so small reads or a body without its close delimiter were
+    miscounted.  Now the body is scanned as if preceded by CRLF (RFC 2046 5.1.1: the CRLF
+    before a delimiter belongs to it), and a delimiter opens a part unless the two bytes
+    after it are ``--`` (the close delimiter), decided once those bytes have been read.
+    """
 
     def __init__(self, stream: Any, boundary: bytes | None):
         self._stream = stream
         self.size = 0
-        self._delimiter = b"--" + boundary if boundary else None
-        self._tail = b""
-        self.delimiters = 0
+        self._delimiter = b"\r\n--" + boundary if boundary else None
+        self._pending = b"\r\n"  # bytes not yet scanned past (a possible delimiter start)
+        self.parts = 0
+
+    def _scan(self, final: bool = False) -> None:
+        assert self._delimiter is not None
+        buf, d = self._pending, self._delimiter
+        start = 0
+        while True:
+            i = buf.find(d, start)
+            if i < 0:
+                # Keep what could be the beginning of a delimiter.
+                self._pending = buf[max(start, len(buf) - len(d) + 1):]
+                return
+            after = buf[i + len(d):i + len(d) + 2]
+            if len(after) < 2 and not final:
+                self._pending = buf[i:]  # wait for the bytes that tell a close delimiter
+                return
+            if after != b"--":
+                self.parts += 1
+            start = i + len(d)
 
     def _count(self, data: bytes) -> bytes:
         self.size += len(data)
         if self._delimiter and data:
-            window = self._tail + data
-            self.delimiters += window.count(b"\r\n" + self._delimiter) + (
-                1 if self.size == len(data) and window.startswith(self._delimiter) else 0)
-            self._tail = window[-(len(self._delimiter) + 1):]
+            self._pending += data
+            self._scan()
         return data
+
+    def finish(self) -> None:
+        """The app has returned: a delimiter at the very end of what it read opens a part."""
+        if self._delimiter:
+            self._scan(final=True)
 
     def read(self, *args: Any) -> bytes:
         return self._count(self._stream.read(*args))
@@ -104,8 +133,8 @@ class RequestRecorder:
         result = self.app(environ, recording_start_response)
         entry["BodyBytes"] = counting.size
         if counting._delimiter is not None:
-            # n delimiters = n-1 parts + the close delimiter counted once ("--b--" starts with "--b").
-            entry["Parts"] = max(counting.delimiters - 1, 0)
+            counting.finish()
+            entry["Parts"] = counting.parts
         with self._lock:
             self.entries.append(entry)
             del self.entries[:-self.limit]

@@ -30,6 +30,7 @@ from mock_server.app import MockApp, create_app
 from mock_server.config import parse_config
 from mock_server.store.disk import DiskStore
 from mock_server.threaded import ServerThread
+from mock_server.tls import server_ssl_context
 
 LOCAL_USER, LOCAL_PASSWORD = "alice", "alice-Pw-4d1e9c"
 PEER_USER, PEER_PASSWORD = "peeruser", "peer-Pw-9b3f27"
@@ -104,13 +105,15 @@ class Dataset:
 class Node:
     """A running mock server plus an authenticated ``requests`` session."""
 
-    def __init__(self, app: MockApp, user: str, password: str, ssl_context: Any = None):
+    def __init__(self, app: MockApp, user: str, password: str, ssl_context: Any = None,
+                 cert: tuple[str, str] | None = None):
         self.app = app
         self.thread = ServerThread(app, ssl_context=ssl_context).start()
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.auth = (user, password)
         self.session.verify = False  # only the mock-to-mock calls under test verify certificates
+        self.session.cert = cert  # the tests' own calls to a peer that wants a client certificate
 
     @property
     def url(self) -> str:
@@ -168,11 +171,14 @@ class Peer(Node):
         assert self.rest("DELETE", "/_mock/requests").status_code == 200
 
 
-def start_peer(*, fixtures: bool, ssl_context: Any = None, **config: Any) -> Peer:
+def start_peer(*, fixtures: bool, cert: tuple[str, str] | None = None, **config: Any) -> Peer:
+    """A peer; with ``SslEnabled`` it serves HTTPS as :mod:`mock_server.tls` configures it."""
     raw = {"AuthenticationEnabled": True, "RegisteredUsers": {PEER_USER: PEER_PASSWORD},
            "RecordRequests": True, **config}
-    app = create_app(parse_config(raw), DiskStore.temporary(), fixtures=fixtures)
-    return Peer(app, PEER_USER, PEER_PASSWORD, ssl_context)
+    settings = parse_config(raw)
+    ssl_context = server_ssl_context(settings) if settings.ssl_enabled else None
+    app = create_app(settings, DiskStore.temporary(), fixtures=fixtures)
+    return Peer(app, PEER_USER, PEER_PASSWORD, ssl_context, cert)
 
 
 def start_local(servers: dict[str, Any], *, fixtures: bool, **config: Any) -> Node:
@@ -227,6 +233,38 @@ class HangingServer:
         self.sock.close()
 
 
+class StallingServer(HangingServer):
+    """Answers a WADO-RS multipart head and part of the body, then hangs (or hangs up, ``drop``)."""
+
+    def __init__(self, drop: bool) -> None:
+        self.drop = drop
+        super().__init__()
+
+    def _run(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted.append(conn)
+            conn.settimeout(5)
+            try:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    request += chunk
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: multipart/related; type="application/dicom"; '
+                             b"boundary=stall\r\nContent-Length: 100000\r\n\r\n--stall\r\n"
+                             b"Content-Type: application/dicom\r\n\r\n" + b"\0" * 128 + b"DICM" + b"\0" * 500)
+                if self.drop:
+                    conn.close()
+            except OSError:
+                pass
+
+
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     """Forwards absolute-URI requests (RFC 7230 5.3.2) and records them."""
 
@@ -270,7 +308,7 @@ def recording_proxy() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
     server.daemon_threads = True
     server.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", server.seen  # type: ignore[attr-defined]

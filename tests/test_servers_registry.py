@@ -134,6 +134,9 @@ BAD_ENTRIES: list[tuple[Any, str]] = [
     ({"Url": "http://pacs/", "Pkcs11": True}, "PKCS#11"),
     ({"Url": 42}, r"Url.*str"),
     (["http://user:secret@pacs/"], "Username and Password"),
+    ({"Url": "http://pacs/", "HttpHeaders": {"X": "a\r\nInjected: 1"}}, "control character"),
+    ({"Url": "http://pacs/", "HttpHeaders": {"X Y": "1"}}, "invalid header name"),
+    ({"Url": "http://pacs/", "HttpHeaders": {"Content-Length": "1"}}, "set by the HTTP client"),
 ]
 
 

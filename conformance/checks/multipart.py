@@ -121,7 +121,7 @@ class Multipart:
     @property
     def root_type(self) -> MediaType:
         """The ``type`` parameter parsed as a media type."""
-        return parse_media_type_strict(self.media_type.params["type"], what="the type parameter")
+        return parse_media_type_strict(self.media_type.params["type"], what="the type parameter", strict=False)
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -148,8 +148,12 @@ def _quoted_string(text: str, i: int, what: str) -> tuple[str, int]:
     raise MultipartError(f"{what}: unterminated quoted-string in {text!r}")
 
 
-def parse_media_type_strict(value: str, *, what: str = "Content-Type") -> MediaType:
-    """Parse ``type/subtype *(OWS ";" OWS name=(token / quoted-string))`` (RFC 7231 3.1.1.1)."""
+def parse_media_type_strict(value: str, *, what: str = "Content-Type", strict: bool = True) -> MediaType:
+    """Parse ``type/subtype *(OWS ";" OWS name=(token / quoted-string))`` (RFC 7231 3.1.1.1).
+
+    With ``strict=False`` an unquoted value may hold non-token characters up to the next ';'
+    (e.g. ``type=application/dicom``, which 8.7.1 says requires quote marks).
+    """
     text = value.strip(" \t")
     m = re.match(r"([^/;\s]+)/([^;\s]+)", text)
     if not m or not _TCHAR.fullmatch(m.group(1)) or not _TCHAR.fullmatch(m.group(2)):
@@ -179,11 +183,15 @@ def parse_media_type_strict(value: str, *, what: str = "Content-Type") -> MediaT
             val, i = _quoted_string(text, i, what)
             quoted.add(name)
         else:
-            vm = _TCHAR.match(text, i)
-            if not vm:
-                raise MultipartError(f"{what}: parameter {name!r} has no valid token or quoted-string value "
-                                     f"in {value!r} (values with '/', ' ', '(' ... must be quoted)")
-            val, i = vm.group(0), vm.end()
+            end = text.find(";", i)
+            end = len(text) if end < 0 else end
+            val = text[i:end].rstrip(" \t")
+            if strict and not _TCHAR.fullmatch(val):
+                raise MultipartError(f"{what}: parameter {name}={val!r} is neither a token nor a quoted-string "
+                                     f"(RFC 7231 3.1.1.1; PS3.18 8.7.1: the type value requires quote marks)")
+            if not val:
+                raise MultipartError(f"{what}: parameter {name!r} has an empty value in {value!r}")
+            i = end
         if name in params:
             raise MultipartError(f"{what}: parameter {name!r} given twice in {value!r}")
         params[name] = val
@@ -235,7 +243,7 @@ def _make_part(raw: bytes, index: int, strict: bool, require_location: bool, req
         if names.count(unique) > 1:
             raise MultipartError(f"part {index}: {unique} header given {names.count(unique)} times")
     ctype = next(v for k, v in headers if k.lower() == "content-type")
-    media = parse_media_type_strict(ctype, what=f"part {index} Content-Type")
+    media = parse_media_type_strict(ctype, what=f"part {index} Content-Type", strict=strict)
     part = Part(index, headers, body, media)
     length = part.header("Content-Length")
     if length is not None:
@@ -256,12 +264,12 @@ def parse_multipart(content_type: str | None, body: bytes, *, strict: bool = Tru
     """Parse and check a multipart/related payload; see the module docstring for the rules."""
     if content_type is None:
         raise MultipartError("no Content-Type header")
-    media = parse_media_type_strict(content_type)
+    media = parse_media_type_strict(content_type, strict=strict)
     if media.essence != "multipart/related":
         raise MultipartError(f"Content-Type is {media.essence!r}, not multipart/related")
     if "type" not in media.params:
         raise MultipartError("Content-Type has no 'type' parameter (PS3.18 8.7.1: it is required)")
-    parse_media_type_strict(media.params["type"], what="the type parameter")
+    parse_media_type_strict(media.params["type"], what="the type parameter", strict=strict)
     boundary = media.params.get("boundary")
     if boundary is None:
         raise MultipartError("Content-Type has no 'boundary' parameter")

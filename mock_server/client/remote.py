@@ -14,14 +14,15 @@ import posixpath
 import ssl
 from dataclasses import dataclass
 from typing import Any, Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
-from ..config import RemoteServer, Settings
+from ..config import RemoteServer, Settings, http_header_problem
 
-__all__ = ["RemoteError", "RemoteClient", "remote_url"]
+__all__ = ["RemoteError", "RemoteClient", "remote_url", "body_failure"]
 
 
 class RemoteError(Exception):
@@ -51,13 +52,19 @@ def remote_url(server: RemoteServer, uri: str, arguments: Mapping[str, Any] | No
     joined = posixpath.normpath(root + parts.path.lstrip("/")) if parts.path.strip("/") else root.rstrip("/")
     if parts.path.endswith("/") and not joined.endswith("/"):
         joined += "/"
-    if not (joined + "/").startswith(root) and joined != root.rstrip("/"):
-        raise RemoteError(400, f"'Uri' {uri[:100]!r} leaves the server's root {root}")
+    # Fix: the check also runs on the percent-decoded path, since "%2e%2e/" and "..%2f" are ".."
+    # segments to any server that decodes before normalising.
+    decoded = posixpath.normpath(root + unquote(parts.path).lstrip("/"))
+    for candidate in (joined, decoded):
+        if not (candidate + "/").startswith(root) and candidate != root.rstrip("/"):
+            raise RemoteError(400, f"'Uri' {uri[:100]!r} leaves the server's root {root}")
     query = parts.query
     if arguments:
         if not isinstance(arguments, Mapping) or not all(isinstance(v, str) for v in arguments.values()):
             raise RemoteError(400, "'Arguments' must be an object of strings")
-        extra = urlencode(list(arguments.items()))
+        # Fix: percent-encode everything outside RFC 3986 "unreserved" (a space is %20, not "+":
+        # PS3.18 8.3.1 lists "+" among the literal qp-special characters).
+        extra = urlencode(list(arguments.items()), quote_via=quote, safe="")
         query = f"{query}&{extra}" if query else extra
     return f"{base.scheme}://{base.netloc}{joined}" + (f"?{query}" if query else "")
 
@@ -100,9 +107,20 @@ class RemoteClient:
             if not isinstance(extra_headers, Mapping) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items()):
                 raise RemoteError(400, "'HttpHeaders' must be an object of strings")
+            # Fix: a bad name or a CR/LF in a value was caught by requests as a 502; it is the
+            # caller's error (and would be header injection if it went through).
+            for name, value in extra_headers.items():
+                problem = http_header_problem(name, value)
+                if problem:
+                    raise RemoteError(400, f"'HttpHeaders': {problem}")
             s.headers.update(extra_headers)
         if self.settings.http_proxy:
-            s.proxies = {"http": self.settings.http_proxy, "https": self.settings.http_proxy}
+            proxy = self.settings.http_proxy
+            # Fix: Orthanc (libcurl) takes "[user:password@]host:port" without a scheme; requests
+            # would read "user" as the scheme of such a value.  The scheme defaults to http.
+            if "://" not in proxy:
+                proxy = "http://" + proxy
+            s.proxies = {"http": proxy, "https": proxy}
         verify: bool | str = self.settings.https_verify_peers
         if verify and self.settings.https_ca_certificates:
             verify = self.settings.https_ca_certificates
@@ -143,3 +161,19 @@ class RemoteClient:
                                    f"{type(exc).__name__}") from None
         except requests.exceptions.RequestException as exc:
             raise RemoteError(502, f"request to remote server {self.server.name!r} failed: {exc}") from None
+
+
+#: What reading a streamed answer's body may raise (``answer.raw.read``).
+BODY_ERRORS = (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, ConnectionError, TimeoutError,
+               ssl.SSLError)
+
+
+def body_failure(server: RemoteServer, exc: BaseException) -> RemoteError:
+    """The answer for a remote that stalled (504) or hung up (502) in the middle of a body.
+
+    Fix: these surfaced from the multipart reader as an internal error (500).
+    """
+    if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout, TimeoutError)):
+        limit = f"{server.timeout} s" if server.timeout else "HttpTimeout"
+        return RemoteError(504, f"remote server {server.name!r} stopped sending its answer (no data within {limit})")
+    return RemoteError(502, f"remote server {server.name!r} broke off its answer: {type(exc).__name__}")

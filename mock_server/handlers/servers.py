@@ -17,9 +17,10 @@ from typing import Any, Iterator
 from werkzeug.wrappers import Request, Response
 
 from ..client.chunking import plan_chunks
-from ..client.remote import RemoteClient, RemoteError, remote_url
+from ..client.remote import BODY_ERRORS, RemoteClient, RemoteError, body_failure, remote_url
 from ..config import ConfigError, RemoteServer, parse_remote_server
 from ..dicomweb.multipart import MultipartError, Part, content_type_header, iter_multipart, iter_parts, new_boundary
+from ..dicomweb.multipart import multipart_length
 from ..dicomweb.multipart import parse_content_type
 from ..errors import HttpError
 from ..store.base import InstanceRecord, InvalidInstance, StoreError
@@ -165,12 +166,26 @@ def _instances_of(state, resources: list[Any]) -> list[InstanceRecord]:
 
 
 def _failed_uids(answer_body: bytes) -> list[str]:
+    """SOP Instance UIDs of FailedSOPSequence (0008,1198), plus "?" per item of (0008,119A).
+
+    Fix: (0008,119A) "Other Failures" (a part that is not an instance, a truncated body) was
+    ignored, so a 202 that stored fewer instances than were sent counted as a success.
+    """
     try:
         module = json.loads(answer_body)
     except ValueError:
         return []
-    items = (module.get("00081198") or {}).get("Value") or [] if isinstance(module, dict) else []
-    return [(item.get("00081155") or {}).get("Value", [""])[0] for item in items if isinstance(item, dict)]
+    if not isinstance(module, dict):
+        return []
+    failed = []
+    for tag in ("00081198", "0008119A"):
+        element = module.get(tag)
+        items = element.get("Value") if isinstance(element, dict) else None
+        for item in items if isinstance(items, list) else []:
+            uid = item.get("00081155") if isinstance(item, dict) else None
+            values = uid.get("Value") if isinstance(uid, dict) else None
+            failed.append(str(values[0]) if isinstance(values, list) and values else "?")
+    return failed
 
 
 def remote_stow(state, request: Request, name: str) -> Response:
@@ -207,14 +222,20 @@ def remote_stow(state, request: Request, name: str) -> Response:
             reason = answer.text.strip().splitlines()[0][:200] if answer.text.strip() else ""
             return json_response({"Error": f"remote STOW-RS request {number}/{len(chunks)} answered "
                                            f"{answer.status_code} {answer.reason}" + (f": {reason}" if reason else ""),
-                                  "Requests": sent, "Instances": sum(s["Instances"] for s in sent)}, status=502)
+                                  # Fix: the failed request's instances were counted as sent.
+                                  "Requests": sent, "Instances": sum(s["Instances"] for s in sent[:-1])},
+                                 status=502)
     return json_response({"Resources": resources, "Instances": len(records), "Requests": sent})
 
 
 def _part_size(part: Part, boundary: str) -> int:
-    head = b"".join(iter_parts([Part(content_type=part.content_type, body=b"", length=0)], boundary))
-    # head = "--b\r\nheaders\r\n\r\n" + "" + "\r\n--b--"; one part in a body costs head minus the close.
-    return len(head) - len(boundary) - 4 + (part.length or 0)
+    """Bytes one part adds to a body: delimiter, headers, data, CRLF (the close delimiter excluded).
+
+    Fix: this was measured on a copy with ``length=0``, so the part's ``Content-Length`` header
+    was counted with one digit; the request's Content-Length came out short and the remote
+    received every chunk truncated (its last instance lost).
+    """
+    return (multipart_length([part], boundary) or 0) - len(boundary) - 4
 
 
 # -- retrieve ------------------------------------------------------------------------------------------
@@ -246,6 +267,7 @@ def remote_retrieve(state, request: Request, name: str) -> Response:
     client = RemoteClient(server, state.settings)
     arguments = body.get("Arguments") or body.get("HttpArguments")
     retrieved: list[str] = []
+    seen: set[str] = set()
     accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
     for path in paths:
         try:
@@ -267,12 +289,19 @@ def remote_retrieve(state, request: Request, name: str) -> Response:
                 with part:
                     try:
                         with part.open() as fh:
-                            retrieved.append(state.store.add(fh).record.orthanc_id)
+                            oid = state.store.add(fh).record.orthanc_id
+                        # Fix: overlapping resources (a study, then one of its series) listed an
+                        # instance once per download; the seed's answer lists the instances.
+                        if oid not in seen:
+                            seen.add(oid)
+                            retrieved.append(oid)
                     except (InvalidInstance, StoreError) as exc:
                         raise HttpError(502, f"an instance retrieved from {path} cannot be stored: "
                                              f"{exc.reason}") from None
         except MultipartError as exc:
             raise HttpError(502, f"remote WADO-RS {path} sent a malformed multipart body: {exc}") from None
+        except BODY_ERRORS as exc:
+            raise _remote_error(body_failure(server, exc)) from None
         finally:
             answer.close()
     return json_response(retrieved)

@@ -71,6 +71,14 @@ def _check_payload_headers(response: Any, expect: Any, req_length: str, req_type
                  what="Content-Length header against the payload size in octets")
 
 
+def _check_status_line(response: Any, expect: Any) -> None:
+    """HTTP-001 (8.1.2): a registered-range three-digit status code and a reason phrase without obs-text."""
+    reason = response.reason or ""
+    expect.that(100 <= response.status_code <= 599 and all(c in "\t" or 32 <= ord(c) < 127 for c in reason),
+                req="HTTP-001", what="status line", expected="3DIGIT status code (1xx-5xx) and an ASCII reason phrase",
+                actual=f"{response.status_code} {reason!r}", response=response)
+
+
 def _error_requests() -> dict[str, Callable[[Any, Any], Any]]:
     """Requests that each provoke an error response on a conforming server (4xx)."""
     def unknown_study(client: Any, truth: Any) -> Any:
@@ -102,10 +110,11 @@ def _error_requests() -> dict[str, Callable[[Any, Any], Any]]:
 ERRORS = _error_requests()
 
 
-@pytest.mark.requirement("HTTP-004", "HTTP-005")
+@pytest.mark.requirement("HTTP-001", "HTTP-004", "HTTP-005")
 @pytest.mark.parametrize("case", list(ERRORS))
 def test_error_response_has_content_type_and_length(client, truth, expect, case):
     response = ERRORS[case](client, truth)
+    _check_status_line(response, expect)
     expect.that(response.status_code >= 400, req="HTTP-005", what="status code (precondition)",
                 expected=f"an error ({case})", actual=response.status_code, response=response)
     _check_payload_headers(response, expect, "HTTP-004", "HTTP-005")
@@ -132,7 +141,7 @@ _SUCCESS = {
 }
 
 
-@pytest.mark.requirement("HTTP-004", "HTTP-005")
+@pytest.mark.requirement("HTTP-001", "HTTP-004", "HTTP-005")
 @pytest.mark.parametrize("case", list(_SUCCESS))
 def test_success_response_has_content_type_and_length(client, truth, expect, case):
     resource, headers = _SUCCESS[case]
@@ -146,6 +155,7 @@ def test_success_response_has_content_type_and_length(client, truth, expect, cas
         response = client.uri_get(uri_params(inst, contentType="application/dicom"), headers=headers)
     else:
         response = _send(client, truth, "GET", resource, headers=headers)
+    _check_status_line(response, expect)
     expect.status(response, 200, req="HTTP-005")
     _check_payload_headers(response, expect, "HTTP-004", "HTTP-005")
 
@@ -166,3 +176,37 @@ def test_unsupported_query_parameter_is_ignored(client, truth, expect, service):
     found = {(ds.get("00080018") or {}).get("Value", [None])[0] for ds in expect.json_body(response)}
     expect.same_set(found, [i["SOPInstanceUID"] for i in truth.instances_in_study(study)],
                     what="SOP Instance UIDs in the study metadata", response=response)
+
+
+@pytest.mark.requirement("HTTP-003")
+@pytest.mark.parametrize("params", [{"limit": "ten"}, {"limit": "-1"}, {"offset": "first"}],
+                         ids=["limit=ten", "limit=-1", "offset=first"])
+def test_invalid_value_of_a_supported_parameter_is_400(client, truth, expect, params):
+    """8.3: limit and offset are supported by every QIDO-RS origin server (8.3.4.4); these values are not uint."""
+    query = {"PatientID": truth.patients[0]["PatientID"], **params}
+    expect.status(client.get("studies", params=query, headers={"Accept": JSON}), 400)
+
+
+@pytest.mark.requirement("HTTP-006")
+@pytest.mark.parametrize("resource", ["studies", "metadata"])
+def test_content_coded_response_has_no_decoded_content_length(client, truth, expect, resource):
+    """8.4.3: with Content-Encoding the payload length of the decoded representation is not sent.
+
+    A server need not compress (then there is nothing to check); a Content-Length
+    equal to the decoded size alongside Content-Encoding is wrong.
+    """
+    inst = truth.instance_by_file(CT)
+    headers = {"Accept": JSON, "Accept-Encoding": "gzip, deflate"}
+    if resource == "studies":
+        response = client.get("studies", params={"StudyInstanceUID": inst["StudyInstanceUID"]}, headers=headers)
+    else:
+        response = _send(client, truth, "GET", "metadata", headers=headers)
+    expect.that(response.status_code == 200, what="status code (precondition)", expected=200,
+                actual=response.status_code, response=response)
+    coding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if coding == "identity":
+        return
+    length = response.headers.get("Content-Length")
+    expect.that(length is None or length.strip() != str(len(response.content)), response=response,
+                what=f"Content-Length with Content-Encoding: {coding}", expected="absent (or the encoded size)",
+                actual=f"{length}, the size of the decoded payload")

@@ -250,7 +250,7 @@ def _png() -> bytes:
 
 @pytest.mark.requirement("STOW-006")
 @pytest.mark.parametrize("kind", ["application/json", "text/plain", "multipart-image/png"])
-def test_unsupported_request_content_type_is_415(client, fresh_truth, expect, kind):
+def test_unsupported_request_content_type_is_415(client, expect, kind):
     """A body the Store transaction does not define (10.5.1.4): JSON, text, multipart of PNG images."""
     if kind == "multipart-image/png":
         response = client.stow([_png()], part_type="image/png")

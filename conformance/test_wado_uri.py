@@ -25,10 +25,8 @@ DICOM = "application/dicom"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
-JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
 RLE = "1.2.840.10008.1.2.5"
-_NATIVE = {IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE, "1.2.840.10008.1.2.1.99"}
 
 CT = "vix-ct-axial-001.dcm"        # Explicit VR LE, signed 16-bit, private tags
 LOCALIZER = "vix-ct-localizer-001.dcm"  # stored in Implicit VR Little Endian

@@ -1,23 +1,36 @@
 """Request recording (a spy), so that a peer can tell tests what it received.
 
 When ``RecordRequests`` is on, every request's method, path, query,
-headers (the Authorization value reduced to its scheme and user), body size
-and, for STOW-RS, the number of parts and their sizes, are kept in memory
-and served at ``GET /_mock/requests`` (``DELETE`` clears them).  The answer's
-status and its one-line reason (for errors) are kept too.
+headers (``Authorization``/``Proxy-Authorization`` reduced to scheme and
+user), the number of body bytes the server read and, for a multipart body
+(STOW-RS, PS3.18 10.5; RFC 2046 5.1.1), the number of parts, are kept in
+memory and served at ``GET /_mock/requests`` (``DELETE`` clears them).  The
+answer's status is kept too.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 import threading
 import time
 from typing import Any, Callable, Iterable
 
+from .dicomweb.multipart import MultipartError, parse_content_type
+
 __all__ = ["RequestRecorder"]
 
-_BOUNDARY_RE = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+
+def _boundary(content_type: str) -> bytes | None:
+    """The boundary of a ``multipart/*`` Content-Type (quoted or not), None otherwise."""
+    try:
+        mime, params = parse_content_type(content_type)
+    except MultipartError:
+        return None
+    boundary = params.get("boundary") if mime.startswith("multipart/") else None
+    try:
+        return boundary.encode("ascii") if boundary else None
+    except UnicodeEncodeError:
+        return None
 
 
 def _safe_authorization(value: str) -> str:
@@ -118,10 +131,10 @@ class RequestRecorder:
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         if environ.get("CONTENT_LENGTH"):
             headers["Content-Length"] = environ["CONTENT_LENGTH"]
-        if "Authorization" in headers:
-            headers["Authorization"] = _safe_authorization(headers["Authorization"])
-        match = _BOUNDARY_RE.search(environ.get("CONTENT_TYPE", ""))
-        counting = _CountingInput(environ["wsgi.input"], match.group(1).encode() if match else None)
+        for name in ("Authorization", "Proxy-Authorization"):  # Proxy-Authorization: credentials too
+            if name in headers:
+                headers[name] = _safe_authorization(headers[name])
+        counting = _CountingInput(environ["wsgi.input"], _boundary(environ.get("CONTENT_TYPE", "")))
         environ["wsgi.input"] = counting
         entry: dict[str, Any] = {"Time": time.time(), "Method": environ.get("REQUEST_METHOD"), "Path": path,
                                  "Query": environ.get("QUERY_STRING", ""), "Headers": headers}

@@ -29,12 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 AREAS = {
     "qido": ["conformance/test_qido_resources.py", "conformance/test_qido_matching.py",
              "conformance/test_qido_params.py"],
-    "model": ["conformance/test_model.py"],
+    "model": ["conformance/test_model.py", "conformance/test_model_xml.py"],
     "retrieve": ["conformance/test_wado_retrieve.py"],
     "metadata": ["conformance/test_wado_metadata.py"],
     "frames": ["conformance/test_wado_frames.py"],
     "rendered": ["conformance/test_wado_rendered.py"],
-    "uri": ["conformance/test_wado_uri.py"],
+    "uri": ["conformance/test_wado_uri.py", "conformance/test_wado_uri_rendered.py"],
     "stow": ["conformance/test_stow.py"],
     "http": ["conformance/test_http.py"],
 }

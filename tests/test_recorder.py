@@ -100,6 +100,12 @@ def test_truncated_body_counts_the_parts_begun(size: int) -> None:
     assert entry["Parts"] == 3
 
 
+@pytest.mark.parametrize("content_type", [f"multipart/related; boundary={BOUNDARY} ; type=application/dicom",
+                                          f"Multipart/Related;Boundary=\"{BOUNDARY}\""])
+def test_boundary_parameter_forms(content_type: str) -> None:
+    assert record(reading_app("read", 3), multipart([b"a", b"b", b"c"]), content_type)["Parts"] == 3
+
+
 def test_non_multipart_body_has_no_parts() -> None:
     entry = record(reading_app("read", 3), b'{"Uri": "/studies"}', "application/json")
     assert "Parts" not in entry and entry["BodyBytes"] == 19
@@ -117,9 +123,10 @@ def test_method_path_query_headers() -> None:
     ("Basic %%%", "Basic ?:***"),
     ("Bearer " + PEER_PASSWORD, "Bearer ***"),
     ("Digest username=\"bob\", response=\"" + PEER_PASSWORD + "\"", "Digest ***")])
-def test_authorization_is_reduced(value: str, shown: str) -> None:
-    entry = record(reading_app("read", 10), b"", headers={"Authorization": value})
-    assert entry["Headers"]["Authorization"] == shown
+@pytest.mark.parametrize("header", ["Authorization", "Proxy-Authorization"])
+def test_authorization_is_reduced(value: str, shown: str, header: str) -> None:
+    entry = record(reading_app("read", 10), b"", headers={header: value})
+    assert entry["Headers"][header] == shown
     assert_no_secret(json.dumps(entry))
 
 

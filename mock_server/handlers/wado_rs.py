@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Iterable, Iterator
+from urllib.parse import unquote_to_bytes
 
 from pydicom.dataset import Dataset
 from werkzeug.wrappers import Request, Response
@@ -36,12 +37,29 @@ _PIXEL_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsS
                    "PixelRepresentation", "PhotometricInterpretation")
 
 
+def _accept_query(request: Request) -> str | None:
+    """The "accept" Query Parameter values joined with commas, percent-decoded as UTF-8.
+
+    Unlike ``request.args`` (HTML form decoding), "+" stays a literal "+": it is a
+    qp-special character of PS3.18 8.3.1 (e.g. ``accept=application/dicom+json``).
+    """
+    values = []
+    for piece in request.query_string.split(b"&"):
+        name, _, value = piece.partition(b"=")
+        if unquote_to_bytes(name) != b"accept":
+            continue
+        try:
+            values.append(unquote_to_bytes(value).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise HttpError(400, "the accept query parameter is not percent-encoded UTF-8 (PS3.18 8.3.1)") from None
+    return ",".join(values) or None
+
+
 def _negotiate(request: Request, offers: list[Offer], default: Offer | None) -> Choice:
     # The "accept" Query Parameter is prioritized before the Accept header field
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
-    accept_query = ",".join(request.args.getlist("accept")) or None
     try:
-        return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=accept_query)
+        return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request))
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
 

@@ -24,9 +24,20 @@ _NS = {"d": "http://dicom.nema.org/PS3.19/models/NativeDICOM"}
 LEVELS = ["study", "series", "instance"]
 
 
+def _studies(truth: Any, level: str) -> list[str]:
+    """The run's studies; for instance results all but the 42-instance CT study (schema checks are slow)."""
+    big = truth.series_by_key("vix-ct-axial")["StudyInstanceUID"]
+    return [s["StudyInstanceUID"] for s in truth.studies if level != "instance" or s["StudyInstanceUID"] != big]
+
+
+def _scope(truth: Any, level: str) -> dict[str, list[str]]:
+    return {"StudyInstanceUID": _studies(truth, level)}
+
+
 def _expected(truth: Any, level: str) -> list[str]:
     entries = {"study": truth.studies, "series": truth.series, "instance": truth.instances}[level]
-    return [e[LEVEL_KEY[level]] for e in entries]
+    studies = set(_studies(truth, level))
+    return [e[LEVEL_KEY[level]] for e in entries if e["StudyInstanceUID"] in studies]
 
 
 @pytest.mark.requirement("QIDO-002", "QIDO-052")
@@ -44,7 +55,7 @@ def test_any_media_type_selects_dicom_json(client, truth, expect):
 @pytest.mark.parametrize("level", LEVELS)
 def test_dicom_json_results_are_valid(client, truth, expect, level):
     """10.6.3.3 / Annex F: a JSON array with one valid DICOM JSON Model object per match."""
-    response = client.get(LEVEL_PATH[level], params=scope(truth), headers={"Accept": JSON})
+    response = client.get(LEVEL_PATH[level], params=_scope(truth, level), headers={"Accept": JSON})
     expect.status(response, 200, req="QIDO-001")
     expect.content_type(response, JSON, req="QIDO-002")
     data = expect.dicom_json(response, req=["MODEL-001", "MODEL-002", "MODEL-003"])
@@ -66,7 +77,7 @@ def _xml_value(document: bytes, keyword_tag: str) -> str | None:
 @pytest.mark.parametrize("level", LEVELS)
 def test_dicom_xml_results_one_valid_part_per_match(client, truth, expect, level):
     """10.6.4: multipart/related; type="application/dicom+xml", each part a Native DICOM Model document."""
-    response = client.get(LEVEL_PATH[level], params=scope(truth), headers={"Accept": XML})
+    response = client.get(LEVEL_PATH[level], params=_scope(truth, level), headers={"Accept": XML})
     expect.status(response, 200, req="QIDO-003")
     expect.content_type(response, XML, req="QIDO-003")
     payload = expect_multipart(response, req="QIDO-003", root_type="application/dicom+xml",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.qido import (JSON, LEVEL_KEY, expect_no_match, keys_of, pn_text, remaining_warning, scope,
+from conformance.checks.qido import (JSON, LEVEL_KEY, expect_no_match, keys_of, remaining_warning, results_of, scope,
                                      search, tag, tm_seconds, value, values, warning_texts)
 
 
@@ -29,8 +29,8 @@ def _scope_pairs(truth: Any) -> list[tuple[str, Any]]:
 
 
 # -- includefield (8.3.4.3, 10.6.3.3) -------------------------------------------------------------------------------
-#: level -> (resource path, attributes to include, manifest entries with their values)
 def _include_target(truth: Any, level: str) -> tuple[str, list[tuple[str, Any]], dict[str, dict]]:
+    """(resource path, scoping parameters, manifest entries by unique key with their parents' fields)."""
     if level == "study":
         entries = {s["StudyInstanceUID"]: {**truth.patient(s["PatientID"]), **s} for s in truth.studies}
         return "studies", _scope_pairs(truth), entries
@@ -42,37 +42,39 @@ def _include_target(truth: Any, level: str) -> tuple[str, list[tuple[str, Any]],
     return f"studies/{series['StudyInstanceUID']}/series/{series['SeriesInstanceUID']}/instances", [], entries
 
 
+#: Attributes held by the stored instances that are not default return attributes of the level.
 INCLUDE = {"study": ["StudyDescription", "NumberOfPatientRelatedStudies"],
            "series": ["SeriesDate", "SeriesTime"],
            "instance": ["PhotometricInterpretation", "SamplesPerPixel", "StudyDescription", "SeriesDate"]}
 
 
-@pytest.mark.requirement("QIDO-043", "QIDO-017")
+@pytest.mark.requirement("QIDO-043", "QIDO-033")
 @pytest.mark.parametrize("level", list(INCLUDE))
-def test_includefield_list_and_repeated_forms_are_equivalent(client, truth, expect, level):
-    """8.3.4.3: includefield=A,B and includefield=A&includefield=B ask for the same attributes."""
+def test_includefield_list_repeated_and_tag_forms_are_equivalent(client, truth, expect, level):
+    """8.3.4.3: includefield=A,B, includefield=A&includefield=B and the tag form (8.3.1) ask for the same
+    attributes."""
     path, base, _ = _include_target(truth, level)
     names = INCLUDE[level]
-    listed, results_a = search(client, path, base + [("includefield", names)], req="QIDO-043", expect_matches=True)
-    repeated, results_b = search(client, path, base + [("includefield", n) for n in names], req="QIDO-043",
-                                 expect_matches=True)
-    tags_a = {value(ds, LEVEL_KEY[level]): sorted(ds) for ds in results_a}
-    tags_b = {value(ds, LEVEL_KEY[level]): sorted(ds) for ds in results_b}
-    expect.equal(sorted(tags_b), sorted(tags_a), req="QIDO-043", what="results of the repeated form",
-                 response=repeated)
-    for uid, tags in tags_a.items():
-        expect.equal(tags_b[uid], tags, req="QIDO-043", what=f"attributes returned for {uid} (repeated form) "
-                     "vs the comma-separated form", response=repeated)
-
-
-def _expected_include(entry: dict, name: str) -> Any:
-    return entry.get(name)
+    _, listed = search(client, path, base + [("includefield", names)], req="QIDO-043", expect_matches=True)
+    expected = {value(ds, LEVEL_KEY[level]): sorted(ds) for ds in listed}
+    forms = {"repeated": ("QIDO-043", base + [("includefield", n) for n in names]),
+             "tag": ("QIDO-033", base + [("includefield", [tag(n) for n in names])])}
+    for form, (req, params) in forms.items():
+        response, results = search(client, path, params, req=req, expect_matches=True)
+        got = {value(ds, LEVEL_KEY[level]): sorted(ds) for ds in results}
+        expect.equal(sorted(got), sorted(expected), req=req, what=f"results of the {form} form", response=response)
+        for uid, tags in expected.items():
+            expect.equal(got[uid], tags, req=req, what=f"attributes returned for {uid}: {form} form vs "
+                         "the comma-separated keyword form", response=response)
 
 
 def _check_included(expect: Any, result: dict, entry: dict, name: str, *, req: str, response: Any) -> None:
+    """``name`` is in ``result`` with the manifest's value (TM compared by meaning)."""
     want = entry[name]
     key = tag(name)
-    expect.that(key in result, req=req, what=f"{name} ({key}) in the result {value(result, 'SOPInstanceUID') or ''}",
+    uid = next((value(result, k) for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+                if value(result, k)), "?")
+    expect.that(key in result, req=req, what=f"{name} ({key}) in the result {uid}",
                 expected=f"present: {want!r}", actual="absent", response=response)
     got = value(result, name)
     if name.endswith("Time"):
@@ -83,20 +85,47 @@ def _check_included(expect: Any, result: dict, entry: dict, name: str, *, req: s
                 response=response)
 
 
-@pytest.mark.requirement("QIDO-044", "QIDO-017")
+@pytest.mark.requirement("QIDO-044")
 @pytest.mark.parametrize("level", list(INCLUDE))
 def test_includefield_returns_the_named_attributes(client, truth, expect, level):
     """10.6.3.3: attributes named in includefield are returned (when supported) with the stored values;
     on an instance resource also Study- and Series-level ones (10.6.3.3.3)."""
     path, base, entries = _include_target(truth, level)
-    response, results = search(client, path, base + [("includefield", INCLUDE[level])], req="QIDO-017",
+    response, results = search(client, path, base + [("includefield", INCLUDE[level])], req="QIDO-044",
                                expect_matches=True)
     found = {value(ds, LEVEL_KEY[level]): ds for ds in results}
-    expect.same_set([k for k in found if k in entries], entries, req="QIDO-017", what="results",
+    expect.same_set([k for k in found if k in entries], entries, req="QIDO-044", what="results",
                     response=response)
     for uid, entry in entries.items():
         for name in INCLUDE[level]:
             _check_included(expect, found[uid], entry, name, req="QIDO-044", response=response)
+
+
+#: Hierarchical resources (no parent-level attributes by default) and required attributes of the levels
+#: above them, which every origin server supports (table 10.6.1-5).
+SUPPORTED_INCLUDES = {
+    "study-series": (lambda t: f"studies/{t.series_by_key('doe-mr-t2')['StudyInstanceUID']}/series", "series",
+                     ["StudyDate", "AccessionNumber", "PatientID"]),
+    "series-instances": (lambda t: "studies/{StudyInstanceUID}/series/{SeriesInstanceUID}/instances".format(
+        **t.series_by_key("jane-us-cine")), "instance", ["StudyDate", "AccessionNumber", "Modality", "SeriesNumber"]),
+}
+
+
+@pytest.mark.requirement("QIDO-017")
+@pytest.mark.parametrize("resource", list(SUPPORTED_INCLUDES))
+def test_includefield_returns_supported_higher_level_attributes(client, truth, expect, resource):
+    """10.6.3.3.2/3: Study (and Series) attributes named in includefield on a series or instance resource are
+    returned when supported -- as these required matching attributes are -- with their stored values."""
+    path_of, level, names = SUPPORTED_INCLUDES[resource]
+    response, results = search(client, path_of(truth), {"includefield": names}, req="QIDO-017",
+                               expect_matches=True)
+    expect.that(results, req="QIDO-017", what="results", expected="at least one", actual="none", response=response)
+    for ds in results:
+        uid = str(value(ds, LEVEL_KEY[level]))
+        entry = {"series": lambda u: truth.series_by_uid(u), "instance": lambda u: truth.instance(u)}[level](uid)
+        merged = {**truth.study(entry["StudyInstanceUID"]), **truth.series_by_uid(entry["SeriesInstanceUID"])}
+        for name in names:
+            _check_included(expect, ds, merged, name, req="QIDO-017", response=response)
 
 
 ALL_LEVEL_ATTRS = {"study": ["StudyDescription"],
@@ -309,7 +338,7 @@ def test_unknown_attribute_keyword_is_ignored_or_rejected(client, truth, expect,
     response = client.get("studies", params={**scope(truth), name: bad}, headers={"Accept": JSON})
     if response.status_code == 400:
         return
-    response, results = search(client, "studies", {**scope(truth), name: bad}, req="QIDO-049", expect_matches=True)
+    results = results_of(response, req="QIDO-049", expect_matches=True)
     expect.same_set(keys_of(results, "study"), [s["StudyInstanceUID"] for s in truth.studies], req="QIDO-049",
                     what=f"studies found with the unknown {name}={bad} (processed as if it were absent)",
                     response=response)

@@ -210,9 +210,16 @@ def test_retrieve_response_has_the_multipart_syntax_of_8_6_1_2(client, truth, ex
     expect_multipart(response, req="HTTP-009", require_location=True)
 
 
+_LENGTH_CASES = {"retrieve-as-stored": ("", DICOM_ANY), "retrieve-transcoded": ("", DICOM_DEFAULT),
+                 "metadata-xml": ("/metadata", 'multipart/related; type="application/dicom+xml"'),
+                 "frames": ("/frames/1", 'multipart/related; type="application/octet-stream"')}
+
+
 @pytest.mark.requirement("WADO-027")
-def test_retrieve_parts_carry_content_length(client, truth, expect):
-    inst = truth.instance_by_file("doe-mr-t2-003.dcm")
-    response = client.get(instance_path(inst), headers={"Accept": DICOM_ANY})
+@pytest.mark.parametrize("case", list(_LENGTH_CASES))
+def test_multipart_parts_carry_content_length(client, truth, expect, case):
+    inst = truth.instance_by_file("doe-mr-t2-003.dcm")  # JPEG-LS: the default syntax needs decompression
+    suffix, accept = _LENGTH_CASES[case]
+    response = client.get(instance_path(inst) + suffix, headers={"Accept": accept})
     expect.status(response, 200)
     expect_multipart(response, require_length=True)

@@ -87,7 +87,9 @@ def assert_stored_locally(local: Node, data: Dataset, expected: list[dict[str, A
 
 @pytest.mark.parametrize("level", ["studies", "series", "instances"])
 def test_retrieve_one_resource(local: Node, peer: Peer, data: Dataset, level: str) -> None:
-    inst = multi_series_study(data)
+    # A 7-instance study for the study level; the VIX localizer series (Implicit VR files) below it.
+    inst = multi_series_study(data) if level != "studies" else next(
+        i for i in data.instances if 1 < len(data.under("series", i)) < len(data.under("studies", i)) < 10)
     item = {"Study": inst["StudyInstanceUID"]}
     if level in ("series", "instances"):
         item["Series"] = inst["SeriesInstanceUID"]

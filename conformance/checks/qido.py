@@ -24,8 +24,8 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from .. import expect
 
 __all__ = ["JSON", "XML", "LEVEL_KEY", "LEVEL_PATH", "tag", "values", "value", "keys_of", "pn_text",
-           "scope", "search", "expect_no_match", "wildcard_matches", "tm_seconds", "parse_range", "in_range",
-           "datetime_in_range", "warning_texts", "remaining_warning", "expected_keys", "merged_entries", "Case"]
+           "scope", "search", "results_of", "expect_no_match", "wildcard_matches", "tm_seconds", "parse_range", "in_range",
+           "datetime_in_range", "warning_texts", "remaining_warning", "merged_entries", "Case"]
 
 JSON = "application/dicom+json"
 XML = 'multipart/related; type="application/dicom+xml"'
@@ -80,26 +80,31 @@ def scope(truth: Any) -> dict[str, list[str]]:
 
 def search(client: Any, path: str, params: Any = None, *, req: Req, headers: dict[str, str | None] | None = None,
            expect_matches: bool | None = None) -> tuple[Any, list[dict[str, Any]]]:
-    """GET a search resource as DICOM JSON; return (response, datasets).
+    """GET a search resource as DICOM JSON; return (response, datasets) -- see :func:`results_of`."""
+    response = client.get(path, params=params, headers={"Accept": JSON, **(headers or {})})
+    return response, results_of(response, req=req, expect_matches=expect_matches)
+
+
+def results_of(response: Any, *, req: Req, expect_matches: bool | None = None) -> list[dict[str, Any]]:
+    """The datasets of a JSON search response.
 
     200 must carry a JSON array of objects; 204 must have an empty payload and
     yields [].  ``expect_matches``: True requires 200, False requires no match
     (204 or 200 with []), None accepts either.
     """
-    response = client.get(path, params=params, headers={"Accept": JSON, **(headers or {})})
     if expect_matches is False:
         expect_no_match(response, req=req)
-        return response, []
+        return []
     expect.status(response, 200 if expect_matches else (200, 204), req=req)
     if response.status_code == 204:
         expect.equal(response.content, b"", req=req, what="payload of the 204 (No Content) response",
                      response=response)
-        return response, []
+        return []
     data = expect.json_body(response, req=req)
     if not isinstance(data, list) or not all(isinstance(ds, dict) for ds in data):
         expect.fail(req=req, what="search response payload", expected="a JSON array of DICOM JSON objects",
                     actual=type(data).__name__, response=response)
-    return response, data
+    return data
 
 
 def expect_no_match(response: Any, *, req: Req) -> None:
@@ -175,11 +180,6 @@ def remaining_warning(response: Any) -> int | None:
     return None
 
 
-def expected_keys(entries: Iterable[dict[str, Any]], level: str) -> list[str]:
-    """The unique keys of manifest entries of ``level``."""
-    return [e[LEVEL_KEY[level]] for e in entries]
-
-
 def _empty(v: Any) -> bool:
     return v is None or v == "" or v == [] or v == {}
 
@@ -246,10 +246,10 @@ class Case:
                 maybe.append(entry[key])
         response, results = search(client, path, params, req=req, expect_matches=True if expected else None)
         found = keys_of(results, self.level)
+        query = f"{raw} {params}" if raw else str(params)
+        optional = f" (entities with an empty value, which may match or not: {len(maybe)})" if maybe else ""
         expect.same_set([k for k in found if k not in maybe], expected, req=req,
-                        what=f"{key}s matched by {raw + ' ' if raw else ''}{params}" + (f" (entities with an empty value, which may "
-                                                              f"match or not: {len(maybe)})" if maybe else ""),
-                        response=response)
+                        what=f"{key}s matched by {query}{optional}", response=response)
         expect.equal(len(found), len(set(found)), req=req, what="number of results (each entity once)",
                      response=response)
         return results

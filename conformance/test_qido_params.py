@@ -122,6 +122,8 @@ def test_includefield_returns_supported_higher_level_attributes(client, truth, e
     expect.that(results, req="QIDO-017", what="results", expected="at least one", actual="none", response=response)
     for ds in results:
         uid = str(value(ds, LEVEL_KEY[level]))
+        expect.that(truth.is_ours(uid), req="QIDO-017", what=f"{LEVEL_KEY[level]} of a result", expected="one "
+                    "of the searched resource's", actual=uid, response=response)
         entry = {"series": lambda u: truth.series_by_uid(u), "instance": lambda u: truth.instance(u)}[level](uid)
         merged = {**truth.study(entry["StudyInstanceUID"]), **truth.series_by_uid(entry["SeriesInstanceUID"])}
         for name in names:

@@ -62,6 +62,16 @@ OPTIONS: tuple[_Opt, ...] = (
          "the target already holds the fixtures with their original UIDs: no seeding, no write test", "flag"),
     _Opt("--reports-dir", "reports_dir", "DICOMWEB_REPORTS_DIR",
          "where the matrix, JUnit XML and Allure results go (default: reports/)", metavar="DIR"),
+    _Opt("--peer", "peer", "DICOMWEB_PEER",
+         "servers tests: use the remote the target already knows as NAME, reachable by the suite at URL "
+         "(user:password@ in URL: the suite's own credentials for it); default: start the suite's own peer "
+         "and register it with PUT {root}servers/{name}", metavar="NAME=URL"),
+    _Opt("--stow-max-instances", "stow_max_instances", "DICOMWEB_STOW_MAX_INSTANCES",
+         "the target's DicomWeb.StowMaxInstances, checked by the servers STOW tests (0 = no limit; "
+         "default: stow_max_instances of the profile)", metavar="N"),
+    _Opt("--stow-max-size-mb", "stow_max_size_mb", "DICOMWEB_STOW_MAX_SIZE_MB",
+         "the target's DicomWeb.StowMaxSize in MB, checked by the servers STOW tests (0 = no limit; "
+         "default: stow_max_size_mb of the profile)", metavar="N"),
 )
 
 
@@ -109,6 +119,9 @@ class RunOptions:
     timeout: float
     preloaded: bool
     reports_dir: Path
+    peer: tuple[str, str] | None = None   # --peer NAME=URL; None: the suite starts its own peer
+    stow_max_instances: int = 10          # the target's DicomWeb.StowMaxInstances (0 = no limit)
+    stow_max_size_mb: int = 10            # the target's DicomWeb.StowMaxSize in MB (0 = no limit)
 
     def to_json(self) -> dict[str, Any]:
         """What a pytest-xdist worker needs to rebuild the same options (credentials included)."""
@@ -118,7 +131,8 @@ class RunOptions:
             "bearer_token": self.bearer_token, "client_cert": self.client_cert, "client_key": self.client_key,
             "ca_bundle": self.ca_bundle, "insecure": self.insecure, "profile": self.profile.source,
             "strict": self.strict, "timeout": self.timeout, "preloaded": self.preloaded,
-            "reports_dir": str(self.reports_dir),
+            "reports_dir": str(self.reports_dir), "peer": list(self.peer) if self.peer else None,
+            "stow_max_instances": self.stow_max_instances, "stow_max_size_mb": self.stow_max_size_mb,
         }
 
 
@@ -187,6 +201,24 @@ def _token(value: str, where: str) -> str:
     return value
 
 
+def _peer(value: str, where: str) -> tuple[str, str]:
+    name, sep, url = str(value).partition("=")
+    name = name.strip()
+    if not sep or not name or "/" in name or any(c.isspace() for c in name):
+        raise pytest.UsageError(f"{where}: expected NAME=URL (a server name without '/' or spaces, '=', a URL)")
+    return name, _url(url, where)
+
+
+def _limit(value: Any, where: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise pytest.UsageError(f"{where}: expected an integer >= 0 (0 = no limit), got {value!r}") from None
+    if number < 0:
+        raise pytest.UsageError(f"{where}: expected an integer >= 0 (0 = no limit), got {value!r}")
+    return number
+
+
 def _timeout(value: Any, where: str) -> float:
     try:
         seconds = float(value)
@@ -245,11 +277,15 @@ def resolve_options(config: pytest.Config) -> RunOptions:
     reports_dir = Path(reports).expanduser().resolve()
     if reports_dir.exists() and not reports_dir.is_dir():
         raise pytest.UsageError(f"--reports-dir: {reports!r} exists and is not a directory")
+    max_instances = _get(config, "stow_max_instances", _limit)
+    max_size = _get(config, "stow_max_size_mb", _limit)
     return RunOptions(
         dicomweb_url=url, wado_uri_url=wado, basic_auth=basic, bearer_token=bearer, client_cert=cert,
         client_key=key, ca_bundle=ca, insecure=insecure, profile=profile, strict=_get(config, "strict"),
         timeout=timeout if timeout is not None else 30.0, preloaded=_get(config, "preloaded"),
-        reports_dir=reports_dir,
+        reports_dir=reports_dir, peer=_get(config, "peer", _peer),
+        stow_max_instances=profile.stow_max_instances if max_instances is None else max_instances,
+        stow_max_size_mb=profile.stow_max_size_mb if max_size is None else max_size,
     )
 
 
@@ -263,4 +299,6 @@ def options_from_json(data: dict[str, Any]) -> RunOptions:
         bearer_token=data["bearer_token"], client_cert=data["client_cert"], client_key=data["client_key"],
         ca_bundle=data["ca_bundle"], insecure=data["insecure"], profile=profile, strict=data["strict"],
         timeout=data["timeout"], preloaded=data["preloaded"], reports_dir=Path(data["reports_dir"]),
+        peer=tuple(data["peer"]) if data.get("peer") else None,  # type: ignore[arg-type]
+        stow_max_instances=data.get("stow_max_instances", 10), stow_max_size_mb=data.get("stow_max_size_mb", 10),
     )

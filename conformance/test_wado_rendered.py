@@ -190,7 +190,7 @@ def test_rendered_frame_is_that_frame(client, truth, expect, file, frames):
     inst = truth.instance_by_file(file)
     arrays = []
     for frame in frames:
-        response, image = _get_image(client, expect, f"{instance_path(inst)}/frames/{frame}/rendered", "image/png")
+        response, image = _get_image(client, expect, f"{instance_path(inst)}/frames/{frame}/rendered")
         expect.equal(image.size, (inst["Columns"], inst["Rows"]), response=response,
                      what=f"(width, height) of rendered frame {frame} (Columns, Rows)")
         arrays.append(np.asarray(image.convert("RGB"), dtype=np.int32))

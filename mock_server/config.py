@@ -98,6 +98,8 @@ class DicomWebSettings:
     stow_max_instances: int = 10
     stow_max_size: int = 10
     qido_case_sensitive: bool = False
+    #: PS3.18 8.7.7: a request without Accept that may have a payload gets 406.
+    require_accept: bool = True
     servers: dict[str, RemoteServer] = field(default_factory=dict)
 
 
@@ -292,7 +294,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<dict>") -> Settings:
     _expect(dw_raw, dict, "DicomWeb")
     dw = s.dicomweb
     for key, attr in (("Enable", "enable"), ("EnableWado", "enable_wado"), ("Ssl", "ssl"),
-                      ("QidoCaseSensitive", "qido_case_sensitive")):
+                      ("QidoCaseSensitive", "qido_case_sensitive"), ("RequireAccept", "require_accept")):
         if key in dw_raw:
             setattr(dw, attr, _expect(dw_raw[key], bool, f"DicomWeb.{key}"))
     if "Root" in dw_raw:

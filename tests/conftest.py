@@ -19,6 +19,26 @@ from mock_server.app import MockApp, create_app
 from mock_server.config import parse_config
 
 
+_open = Client.open
+
+
+def _open_with_accept(self: Client, *args: Any, **kwargs: Any) -> Any:
+    """Send ``Accept: */*`` unless the test names an Accept header, as curl and requests do.
+
+    PS3.18 8.7.7 makes the mock answer 406 to a request without Accept; the HTTP tests
+    are about other behaviours. A test that needs no Accept at all passes ``Accept=None``
+    in ``headers`` (the header is then left out).
+    """
+    headers = dict(kwargs.get("headers") or {})
+    if not any(k.lower() == "accept" for k in headers):
+        headers["Accept"] = "*/*"
+    kwargs["headers"] = {k: v for k, v in headers.items() if v is not None}
+    return _open(self, *args, **kwargs)
+
+
+Client.open = _open_with_accept  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def manifest() -> dict[str, Any]:
     """The fixture manifest (ground truth)."""

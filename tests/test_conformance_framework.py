@@ -283,7 +283,7 @@ def test_deviating(client, expect):
 def test_fixed_deviation(client, expect):
     expect.status(client.get("studies", headers={"Accept": "application/dicom+json"}), (200, 204))
 
-@pytest.mark.requirement("QIDO-032")
+@pytest.mark.requirement("QIDO-003")
 def test_fuzzy():
     pass
 
@@ -297,7 +297,7 @@ def test_stores():
 '''
 VENDOR_PROFILE = '''
 name = "vendor"
-unsupported_features = ["qido-fuzzy"]
+unsupported_features = ["qido-xml"]
 known_deviations = [
   { id = "QIDO-004", reason = "answers 204 where 200 is due" },
   { id = "QIDO-005", reason = "was broken once", tests = "test_fixed*" },
@@ -369,7 +369,7 @@ def test_profile_skips_xfails_and_matrix(pytester, mock_url):
     result.assert_outcomes(passed=1, failed=1, xfailed=1, skipped=3)
     result.stdout.fnmatch_lines_random([
         "*XPASS(strict)*known deviation QIDO-005 (profile vendor): was broken once*",
-        "*not claimed by profile vendor: qido-fuzzy*",
+        "*not claimed by profile vendor: qido-xml*",
         "*SHOULD-level check: run with --strict*",
         "*not run in --preloaded mode*",
         "*SHALL*requirements: 1 passed, 1 failed, 1 xfail (known deviation), 2 skipped*",
@@ -380,7 +380,7 @@ def test_profile_skips_xfails_and_matrix(pytester, mock_url):
     assert outcomes["QIDO-004"] == "xfail (known deviation) (known deviation QIDO-004 (profile vendor): answers " \
                                    "204 where 200 is due)"
     assert outcomes["QIDO-005"] == "failed"
-    assert outcomes["QIDO-032"] == "skipped (not claimed by profile vendor: qido-fuzzy)"
+    assert outcomes["QIDO-003"] == "skipped (not claimed by profile vendor: qido-xml)"
     assert outcomes["WADO-001"] == "not tested (no test yet)"
     assert (pytester.path / "rep" / "conformance-matrix.html").is_file()
     assert (pytester.path / "rep" / "junit.xml").is_file()

@@ -26,7 +26,7 @@ What is checked
 ---------------
 Always: the Content-Type is ``multipart/related`` with a ``type`` parameter
 (8.7.1: "The type parameter is required") and a ``boundary`` parameter of
-1-70 bchars not ending in a space; every delimiter is ``CRLF--boundary``
+bchars not ending in a space; every delimiter is ``CRLF--boundary``
 followed by CRLF (next part) or ``--`` (close); the close delimiter is
 present; each part has a header block ending with an empty line, header
 lines of the form ``name: value`` separated by CRLF, a parsable
@@ -34,7 +34,8 @@ lines of the form ``name: value`` separated by CRLF, a parsable
 followed by a Content-Type header field"), and, when ``Content-Length`` is
 present, a value equal to the part's size.
 
-With ``strict=True`` also the exact PS3.18 8.6.1.2.1 grammar
+With ``strict=True`` also a boundary of at most 70 characters (leniency
+allows up to 200) and the exact PS3.18 8.6.1.2.1 grammar
 ``1*(DASH boundary CRLF part CRLF) DASH boundary DASH``: no preamble before
 the first boundary, no transport padding after a boundary, at most a final
 CRLF after the close delimiter, at least one part, Content-Type the first
@@ -59,6 +60,7 @@ __all__ = ["MultipartError", "MediaType", "Part", "Multipart", "parse_media_type
 
 _TCHAR = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BCHAR = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+_LONG_BCHAR = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,199}[0-9A-Za-z'()+_,\-./:=?]")
 _FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -198,7 +200,9 @@ def parse_media_type_strict(value: str, *, what: str = "Content-Type", strict: b
     return MediaType(essence, params, frozenset(quoted), value)
 
 
-def _check_boundary(boundary: str) -> None:
+def _check_boundary(boundary: str, strict: bool) -> None:
+    if not strict and _LONG_BCHAR.fullmatch(boundary):  # e.g. 73 characters (some Orthanc versions)
+        return
     if not _BCHAR.fullmatch(boundary):
         raise MultipartError(f"boundary {boundary!r} is not 1-70 bchars ending in a non-space "
                              "(RFC 2046 5.1.1, PS3.18 8.6.1.2.1)")
@@ -273,7 +277,7 @@ def parse_multipart(content_type: str | None, body: bytes, *, strict: bool = Tru
     boundary = media.params.get("boundary")
     if boundary is None:
         raise MultipartError("Content-Type has no 'boundary' parameter")
-    _check_boundary(boundary)
+    _check_boundary(boundary, strict)
     dash = b"--" + boundary.encode("ascii")
     delim = b"\r\n" + dash
     # First boundary: at offset 0 (strict) or after a preamble ending in CRLF (RFC 2046).

@@ -273,7 +273,8 @@ def _level(media_type: str | None) -> int:
     return 0 if type_ == "*" else 1 if subtype == "*" else 2
 
 
-def _specificity(rng: MediaRange, offer: Offer, ts_key: str | None) -> int | None:
+def _specificity(rng: MediaRange, offer: Offer, ts_key: str | None,
+                 known_params: frozenset[str] | None = None) -> int | None:
     """Specificity of ``rng`` if it matches (offer, ts_key), else None (RFC 7231 5.3.2)."""
     if not _type_matches(canonical_media_type(rng.media_type), offer.media_type):
         return None
@@ -291,6 +292,9 @@ def _specificity(rng: MediaRange, offer: Offer, ts_key: str | None) -> int | Non
     for name, value in rng.params.items():
         if name in ("type", "transfer-syntax") or name in IGNORED_PARAMS:
             continue
+        if known_params is not None and name not in known_params:
+            # PS3.18 8.7.7: media type parameters that no offer supports are ignored.
+            continue
         have = offer_params.get(name)
         if have is None or have.lower() != value.lower():
             return None
@@ -302,6 +306,7 @@ def _rank(ranges: Sequence[MediaRange], offers: Sequence[Offer], default: Offer 
     """All (offer, transfer syntax) candidates with q > 0, best first."""
     scored: list[tuple[tuple, Choice]] = []
     families: set[tuple] = set()
+    known_params = frozenset(name for o in offers for name, _ in o.params)
     for idx, offer in enumerate(offers):
         # "default" and "*" requests go to the first offer of a family (several
         # offers may differ only by Transfer Syntax); explicit UIDs to any.
@@ -313,7 +318,7 @@ def _rank(ranges: Sequence[MediaRange], offers: Sequence[Offer], default: Offer 
         for kidx, key in enumerate(keys):
             best: tuple[int, float, MediaRange] | None = None
             for rng in ranges:
-                spec = _specificity(rng, offer, key)
+                spec = _specificity(rng, offer, key, known_params)
                 if spec is None:
                     continue
                 if best is None or spec > best[0] or (spec == best[0] and rng.q > best[1]):

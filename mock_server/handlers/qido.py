@@ -114,7 +114,8 @@ def _query_pairs(request: Request) -> list[tuple[str, str]]:
 def _search(state, request: Request, resource: str, study: str | None = None,
             series: str | None = None) -> Response:
     try:
-        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON)
+        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
+                           require_accept=state.settings.dicomweb.require_accept)
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
     try:

@@ -44,9 +44,10 @@ def _ui(value: str) -> dict[str, Any]:
     return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
 
 
-def _response_offer(request: Request) -> Offer:
+def _response_offer(state, request: Request) -> Offer:
     try:
-        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _XML_MULTIPART], default=_JSON)
+        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _XML_MULTIPART], default=_JSON,
+                           require_accept=state.settings.dicomweb.require_accept)
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
     return choice.offer
@@ -86,7 +87,7 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     boundary = params.get("boundary")
     if not boundary:
         raise HttpError(400, "the multipart/related Content-Type has no boundary parameter")
-    offer = _response_offer(request)
+    offer = _response_offer(state, request)
     base = dicomweb_base(request, state.settings)
 
     referenced: list[dict[str, Any]] = []

@@ -55,11 +55,12 @@ def _accept_query(request: Request) -> str | None:
     return ",".join(values) or None
 
 
-def _negotiate(request: Request, offers: list[Offer], default: Offer | None) -> Choice:
+def _negotiate(request: Request, offers: list[Offer], default: Offer | None, state=None) -> Choice:
     # The "accept" Query Parameter is prioritized before the Accept header field
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
     try:
-        return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request))
+        return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
+                         require_accept=state is not None and state.settings.dicomweb.require_accept)
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
 
@@ -144,7 +145,7 @@ def _check_transcodable(state, records: list[InstanceRecord], target: str) -> No
 def retrieve_instances(state, request: Request, study: str, series: str | None = None,
                        instance: str | None = None) -> Response:
     """Study, series or instance retrieve as ``multipart/related; type="application/dicom"``."""
-    choice = _negotiate(request, _dicom_offers(), default=_dicom_offers()[0])
+    choice = _negotiate(request, _dicom_offers(), default=_dicom_offers()[0], state=state)
     records = _records(state, study, series, instance)
     target = choice.transfer_syntax or EXPLICIT_LE
     if target != "*" and target not in WEB_TARGETS:
@@ -163,7 +164,7 @@ _META_XML = Offer(media_type="multipart/related", part_type="application/dicom+x
 def retrieve_metadata(state, request: Request, study: str, series: str | None = None,
                       instance: str | None = None) -> Response:
     """Metadata as DICOM JSON (default) or multipart DICOM XML, BulkDataURIs absolute (PS3.18 10.4.1.1.2)."""
-    choice = _negotiate(request, [_META_JSON, _META_XML], default=_META_JSON)
+    choice = _negotiate(request, [_META_JSON, _META_XML], default=_META_JSON, state=state)
     records = _records(state, study, series, instance)
     url_base = dicomweb_base(request, state.settings)
     base = json.dumps(url_base)[1:-1]
@@ -201,7 +202,7 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
     except frame_ops.FrameError as exc:
         raise HttpError(exc.status, exc.reason) from None
     offers = _frame_offers(record.transfer_syntax_uid)
-    choice = _negotiate(request, offers, default=offers[0])
+    choice = _negotiate(request, offers, default=offers[0], state=state)
     part_type = choice.offer.part_type or choice.offer.media_type
     ts = choice.resolve_transfer_syntax(record.transfer_syntax_uid) or EXPLICIT_LE
     if choice.transfer_syntax == "*" and part_type != "application/octet-stream":
@@ -260,7 +261,7 @@ def retrieve_bulk(state, request: Request, study: str, series: str, instance: st
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
                     transfer_syntax=EXPLICIT_LE),
               Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
-    choice = _negotiate(request, offers, default=offers[0])
+    choice = _negotiate(request, offers, default=offers[0], state=state)
     ds = state.store.read_dataset(record)
     element = _element_at(ds, segments)
     if element is None or element.VR == "SQ":
@@ -314,7 +315,7 @@ def retrieve_rendered(state, request: Request, study: str, series: str | None = 
                       instance: str | None = None, frames: str | None = None) -> Response:
     """Rendered images (PS3.18 10.4.1.1.3 / 8.3.5.1): one image for an instance or frame, multipart otherwise."""
     multipart_offers = [Offer(media_type="multipart/related", part_type=o.media_type) for o in _RENDERED]
-    choice = _negotiate(request, _RENDERED + multipart_offers, default=_RENDERED[0])
+    choice = _negotiate(request, _RENDERED + multipart_offers, default=_RENDERED[0], state=state)
     media = choice.offer.part_type or choice.offer.media_type
     records = _images(state, study, series, instance)
     images = _render_all(state, records, lambda r: _render_params(request, media, frames, r))
@@ -331,7 +332,7 @@ def retrieve_rendered(state, request: Request, study: str, series: str | None = 
 def retrieve_thumbnail(state, request: Request, study: str, series: str | None = None,
                        instance: str | None = None, frames: str | None = None) -> Response:
     """A small representative image of the resource (PS3.18 10.4.1.1.3 thumbnail)."""
-    choice = _negotiate(request, _RENDERED, default=_RENDERED[0])
+    choice = _negotiate(request, _RENDERED, default=_RENDERED[0], state=state)
     records = _images(state, study, series, instance)
     record = records[len(records) // 2]
     try:

@@ -79,13 +79,15 @@ def _located(response: Response, state, request: Request) -> Response:
     return response
 
 
-def _multipart_response(parts: list[Part], part_type: str, transfer_syntax: str | None = None,
+def _multipart_response(parts: Iterable[Part], part_type: str, transfer_syntax: str | None = None,
                         status: int = 200) -> Response:
+    """A streamed multipart/related response; ``parts`` may be a lazy iterator (no total length then)."""
     boundary = new_boundary()
     headers = {"Content-Type": content_type_header(part_type, boundary, transfer_syntax)}
-    length = multipart_length(parts, boundary)
-    if length is not None:
-        headers["Content-Length"] = str(length)
+    if isinstance(parts, list):
+        length = multipart_length(parts, boundary)
+        if length is not None:
+            headers["Content-Length"] = str(length)
     return Response(iter_parts(parts, boundary), status=status, headers=headers, direct_passthrough=True)
 
 
@@ -114,14 +116,11 @@ def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | No
         return Part(content_type=f"application/dicom; transfer-syntax={ts}", body=lambda p=path: open(p, "rb"),
                     content_location=url, length=record.size)
 
-    def produce() -> Iterator[bytes]:
-        ds = state.store.read_dataset(record)
-        try:
-            yield write_part10(transcode(ds, target_ts), target_ts)
-        except TranscodeError:  # decided before streaming; see _check_transcodable
-            raise
-    return Part(content_type=f"application/dicom; transfer-syntax={target_ts}", body=produce(),
-                content_location=url)
+    # Transcoded when its turn comes (the parts are pulled lazily), so one instance at a time is
+    # in memory and its part still carries a Content-Length (PS3.18 8.6.1.2.1).
+    data = write_part10(transcode(state.store.read_dataset(record), target_ts), target_ts)
+    return Part(content_type=f"application/dicom; transfer-syntax={target_ts}", body=data,
+                content_location=url, length=len(data))
 
 
 def _check_transcodable(state, records: list[InstanceRecord], target: str) -> None:
@@ -152,7 +151,10 @@ def retrieve_instances(state, request: Request, study: str, series: str | None =
         raise HttpError(406, f"transfer syntax {target} is not supported for retrieval")
     _check_transcodable(state, records, target)
     base = dicomweb_base(request, state.settings)
-    parts = [_instance_part(state, base, r, target) for r in records]
+    if all(_part_syntax(r, target) == r.transfer_syntax_uid for r in records):
+        parts: Iterable[Part] = [_instance_part(state, base, r, target) for r in records]
+    else:
+        parts = (_instance_part(state, base, r, target) for r in records)
     return _multipart_response(parts, "application/dicom", None if target == "*" else target)
 
 

@@ -111,6 +111,10 @@ class Peer:
         """Every request the peer recorded, oldest first (:class:`PeerError` if it keeps no log)."""
         if not self.recording:
             raise PeerError(f"the peer {self.name} at {self.dicomweb_url} keeps no request log")
+        return list(self._log()["Requests"])
+
+    def _log(self) -> dict[str, Any]:
+        """``GET /_mock/requests``: ``{"Recording": bool, "Requests": [...]}``."""
         try:
             answer = self._session.get(self.origin + "/_mock/requests", auth=self.auth, timeout=self.timeout,
                                        headers={"Accept": "application/json", "User-Agent": PEER_USER_AGENT})
@@ -120,7 +124,7 @@ class Peer:
         if not isinstance(data, dict) or not isinstance(data.get("Requests"), list):
             raise PeerError(f"the peer {self.name} answered {answer.status_code} to GET /_mock/requests, "
                             "not its request log")
-        return list(data["Requests"])
+        return data
 
     def mark(self) -> int:
         """The length of the log now; pass it to :meth:`from_target` to see only what came after."""
@@ -189,8 +193,7 @@ def external_peer(name: str, url: str, *, timeout: float = 30.0) -> Peer:
     clean = urlunsplit((parts.scheme, netloc, parts.path if parts.path.endswith("/") else parts.path + "/", "", ""))
     found = Peer(name=name, dicomweb_url=clean, username=user, password=password, timeout=timeout)
     try:
-        found.recording = True
-        found.requests()
+        found.recording = found._log().get("Recording") is True
     except PeerError:
         found.recording = False
     return found

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Conformance test files of each area.
 AREAS = {
     "qido": ["conformance/test_qido_resources.py", "conformance/test_qido_matching.py",
-             "conformance/test_qido_params.py"],
+             "conformance/test_qido_params.py", "conformance/test_qido_media.py"],
     "model": ["conformance/test_model.py", "conformance/test_model_xml.py"],
     "retrieve": ["conformance/test_wado_retrieve.py"],
     "metadata": ["conformance/test_wado_metadata.py"],
@@ -40,6 +40,7 @@ AREAS = {
 }
 
 #: fault -> (area whose tests run, requirements of which at least one must fail, control area).
+#: WADO-RS faults use WADO-URI as control: the QIDO tests follow RetrieveURLs into WADO-RS.
 KILLS: dict[str, tuple[str, set[str], str]] = {
     "qido-ignore-limit": ("qido", {"QIDO-026"}, "uri"),
     "qido-ignore-offset": ("qido", {"QIDO-027"}, "uri"),
@@ -60,18 +61,18 @@ KILLS: dict[str, tuple[str, set[str], str]] = {
     "model-unsorted-tags": ("model", {"MODEL-002"}, "uri"),
     "model-wrong-vr": ("model", {"MODEL-009", "MODEL-003"}, "uri"),
     "model-bulk-and-inline": ("metadata", {"MODEL-010", "MODEL-007", "WADO-032", "WADO-011"}, "uri"),
-    "wado-no-content-location": ("retrieve", {"HTTP-009", "WADO-001", "WADO-002", "WADO-003"}, "qido"),
+    "wado-no-content-location": ("retrieve", {"HTTP-009", "WADO-001", "WADO-002", "WADO-003"}, "uri"),
     "wado-part-octet-stream": ("retrieve", {"WADO-028", "WADO-006", "WADO-001", "WADO-002", "WADO-003",
                                             "HTTP-007"}, "qido"),
-    "wado-drop-last-instance": ("retrieve", {"WADO-001", "WADO-002"}, "qido"),
+    "wado-drop-last-instance": ("retrieve", {"WADO-001", "WADO-002"}, "uri"),
     "wado-unsupported-syntax-accepted": ("retrieve", {"WADO-025", "WADO-026", "WADO-007", "WADO-023",
                                                       "WADO-006"}, "qido"),
-    "wado-multipart-no-type": ("retrieve", {"HTTP-008"}, "qido"),
-    "wado-unknown-as-empty": ("retrieve", {"WADO-008"}, "qido"),
-    "wado-metadata-no-bulk": ("metadata", {"WADO-011", "WADO-031", "WADO-032"}, "qido"),
-    "wado-frames-corrupt": ("frames", {"WADO-013", "WADO-034", "WADO-012"}, "qido"),
-    "wado-frame-out-of-range-ok": ("frames", {"WADO-033"}, "qido"),
-    "wado-rendered-png-as-jpeg": ("rendered", {"WADO-015", "WADO-037"}, "qido"),
+    "wado-multipart-no-type": ("retrieve", {"HTTP-008"}, "uri"),
+    "wado-unknown-as-empty": ("retrieve", {"WADO-008"}, "uri"),
+    "wado-metadata-no-bulk": ("metadata", {"WADO-011", "WADO-031", "WADO-032"}, "uri"),
+    "wado-frames-corrupt": ("frames", {"WADO-013", "WADO-034", "WADO-012"}, "uri"),
+    "wado-frame-out-of-range-ok": ("frames", {"WADO-033"}, "uri"),
+    "wado-rendered-png-as-jpeg": ("rendered", {"WADO-015", "WADO-037"}, "uri"),
     "uri-missing-param-ok": ("uri", {"URI-002", "URI-003"}, "qido"),
     "uri-ignore-content-type": ("uri", {"URI-001", "URI-018", "URI-019", "URI-004"}, "qido"),
     "uri-unknown-as-500": ("uri", {"URI-015"}, "qido"),

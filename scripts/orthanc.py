@@ -9,7 +9,9 @@ Orthanc is missing, writes a configuration (storage in DIR, a free port, the
 DICOM port off, remote access allowed, HTTP Basic with generated
 credentials, the DICOMweb plugin with its ``DicomWeb`` section), starts
 Orthanc in the background and waits until ``/system`` answers.  Its state
-(pid, URL, credentials) is kept in ``DIR/state.json``; ``stop`` ends it by pid.
+(pid, URL, credentials, Orthanc and DICOMweb plugin versions) is kept in
+``DIR/state.json``; ``stop`` ends it by pid, after checking that the pid is
+still that Orthanc (never another process that reused the pid).
 Every failure prints one clear line and exits non-zero.
 """
 
@@ -29,13 +31,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 ORTHANC = "/usr/sbin/Orthanc"
 PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 DEFAULT_DIR = Path(os.environ.get("ORTHANC_DIR", "/tmp/dicomweb-orthanc"))
 
 
-def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined]
+def fail(message: str, code: int = 1) -> NoReturn:
     print(f"orthanc: error: {message}", file=sys.stderr)
     sys.exit(code)
 
@@ -101,9 +104,10 @@ def write_config(directory: Path, port: int, user: str, password: str) -> Path:
     return path
 
 
-def _get_system(url: str, user: str, password: str, timeout: float = 2.0) -> dict | None:
+def _get_json(url: str, user: str, password: str, timeout: float = 2.0) -> dict | None:
+    """GET a JSON object of the Orthanc REST API (None if unreachable or not JSON)."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request = urllib.request.Request(url + "/system", headers={"Authorization": f"Basic {token}"})
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return json.loads(answer.read())
@@ -115,7 +119,7 @@ def start(directory: Path, port: int | None, allow_install: bool, wait: float) -
     state_file = directory / "state.json"
     if state_file.exists():
         state = json.loads(state_file.read_text())
-        if _alive(state.get("pid")):
+        if _alive(state.get("pid"), state.get("config")):
             fail(f"an Orthanc started from {directory} is already running (pid {state['pid']}); stop it first")
     ensure_installed(allow_install)
     directory.mkdir(parents=True, exist_ok=True)
@@ -135,46 +139,61 @@ def start(directory: Path, port: int | None, allow_install: bool, wait: float) -
         if process.poll() is not None:
             tail = (directory / "orthanc.log").read_text(errors="replace").strip().splitlines()[-3:]
             fail(f"Orthanc exited during start-up with code {process.returncode}: {' | '.join(tail)}")
-        system = _get_system(url, user, password)
+        system = _get_json(url + "/system", user, password)
         if system:
             break
         time.sleep(0.2)
     if not system:
         process.terminate()
         fail(f"Orthanc did not answer {url}/system within {wait:.0f} s (log: {directory / 'orthanc.log'})")
+    plugin = _get_json(url + "/plugins/dicom-web", user, password) or {}
     state = {"pid": process.pid, "url": url, "dicomweb_url": f"{url}/dicom-web/", "wado_uri_url": f"{url}/wado",
-             "user": user, "password": password, "version": system.get("Version"), "config": str(config)}
+             "user": user, "password": password, "version": system.get("Version"),
+             "plugin_version": plugin.get("Version"), "config": str(config)}
     state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
-    print(f"orthanc: Orthanc {system.get('Version')} ready at {url} (pid {process.pid}, state {state_file})")
+    print(f"orthanc: Orthanc {system.get('Version')} with DICOMweb plugin {plugin.get('Version', '(unknown)')} "
+          f"ready at {url} (pid {process.pid}, state {state_file})")
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(pid: int | None, config: str | None = None) -> bool:
+    """Whether ``pid`` runs; with ``config``, only if it is Orthanc started with that configuration file
+    (a pid recorded in an old state file may have been reused by another process since)."""
     if not pid:
         return False
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    if config is None:
+        return True
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc: cannot tell, trust the pid
+    return bool(argv) and argv[0] == ORTHANC.encode() and config.encode() in argv
 
 
 def stop(directory: Path, wait: float) -> None:
     state_file = directory / "state.json"
     if not state_file.exists():
         fail(f"no Orthanc state in {directory} (was it started with --dir {directory}?)")
-    pid = json.loads(state_file.read_text()).get("pid")
-    if _alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait
-        while _alive(pid) and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            print(f"orthanc: pid {pid} ignored SIGTERM for {wait:.0f} s and was killed", file=sys.stderr)
+    state = json.loads(state_file.read_text())
+    pid, config = state.get("pid"), state.get("config")
+    if not _alive(pid, config):
+        state_file.unlink()
+        print(f"orthanc: pid {pid} was no longer running; state removed")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while _alive(pid, config) and time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    if _alive(pid, config):
+        os.kill(pid, signal.SIGKILL)
+        print(f"orthanc: pid {pid} ignored SIGTERM for {wait:.0f} s and was killed", file=sys.stderr)
     state_file.unlink()
     print(f"orthanc: stopped (pid {pid})")
 
@@ -187,6 +206,8 @@ def env(directory: Path) -> None:
     print(f"export DICOMWEB_URL={s['dicomweb_url']}")
     print(f"export DICOMWEB_WADO_URI_URL={s['wado_uri_url']}")
     print(f"export DICOMWEB_BASIC_AUTH={s['user']}:{s['password']}")
+    print(f"export ORTHANC_VERSION={s.get('version') or ''}")
+    print(f"export ORTHANC_DICOMWEB_PLUGIN_VERSION={s.get('plugin_version') or ''}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,15 +8,15 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.pixels import get_decoder
-from pydicom.uid import generate_uid
 
 from mock_server.dicomweb.frames import (
     FrameError, frame_in_syntax, native_frame, number_of_frames, parse_frame_list, stored_frame,
 )
 from mock_server.dicomweb.transcoding import TranscodeError
+from pixel_datasets import image_ds
 
 EVRLE = "1.2.840.10008.1.2.1"
 IVRLE = "1.2.840.10008.1.2"
@@ -25,34 +25,6 @@ RLE = "1.2.840.10008.1.2.5"
 JLS = "1.2.840.10008.1.2.4.80"
 J2K = "1.2.840.10008.1.2.4.90"
 JPEG = "1.2.840.10008.1.2.4.50"
-
-
-def image_ds(frames: np.ndarray, photometric: str = "MONOCHROME2", *, bits_stored: int | None = None,
-             ts: str = EVRLE, planar: int = 0, byteorder: str = "<") -> Dataset:
-    """A multi-frame capable image; ``frames`` is (n, rows, cols[, samples])."""
-    n, rows, cols = frames.shape[:3]
-    spp = frames.shape[3] if frames.ndim == 4 else 1
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ts
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = generate_uid()
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, spp
-    ds.PhotometricInterpretation = photometric
-    ba = frames.dtype.itemsize * 8
-    ds.BitsAllocated, ds.BitsStored = ba, bits_stored or ba
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 1 if frames.dtype.kind == "i" else 0
-    data = frames
-    if spp > 1:
-        ds.PlanarConfiguration = planar
-        if planar:
-            data = frames.transpose(0, 3, 1, 2)
-    if n > 1:
-        ds.NumberOfFrames = n
-    raw = np.ascontiguousarray(data, dtype=frames.dtype.newbyteorder(byteorder)).tobytes()
-    ds.add_new(0x7FE00010, "OB" if ba == 8 else "OW", raw)
-    return ds
 
 
 def compressed(ds: Dataset, ts: str) -> Dataset:

@@ -8,47 +8,20 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.pixels.processing import convert_color_space
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
 
 from mock_server.dicomweb.rendering import (
     RenderError, RenderParams, output_size, parse_rendered_query, parse_wado_uri_render_args,
     render, thumbnail,
 )
 from mock_server.dicomweb.transcoding import transcode
+from pixel_datasets import image_ds
 
 EVRLE = "1.2.840.10008.1.2.1"
 RLE = "1.2.840.10008.1.2.5"
 JPEG = "1.2.840.10008.1.2.4.50"
-
-
-def image_ds(frames: np.ndarray, photometric: str = "MONOCHROME2", *, bits_stored: int | None = None,
-             **attrs) -> Dataset:
-    """An image; ``frames`` is (n, rows, cols[, samples])."""
-    n, rows, cols = frames.shape[:3]
-    spp = frames.shape[3] if frames.ndim == 4 else 1
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = EVRLE
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = generate_uid()
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, spp
-    ds.PhotometricInterpretation = photometric
-    ba = frames.dtype.itemsize * 8
-    ds.BitsAllocated, ds.BitsStored = ba, bits_stored or ba
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 1 if frames.dtype.kind == "i" else 0
-    if spp > 1:
-        ds.PlanarConfiguration = 0
-    if n > 1:
-        ds.NumberOfFrames = n
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    ds.add_new(0x7FE00010, "OB" if ba == 8 else "OW",
-               np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<")).tobytes())
-    return ds
 
 
 def decoded(data: bytes) -> Image.Image:

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
+from pixel_datasets import image_ds as make_image
 from mock_server.dicomweb.transcoding import (
     SUPPORTED_TARGETS, TranscodeError, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode,
     write_part10, write_part10_to,
@@ -35,35 +36,17 @@ ITEM_TAG = b"\xfe\xff\x00\xe0"  # (FFFE,E000) little endian: first item of encap
 def image_ds(frames: np.ndarray, photometric: str = "MONOCHROME2", *, bits_stored: int | None = None,
              ts: str = EVRLE, byteorder: str = "<") -> Dataset:
     """An image with some non-pixel content; ``frames`` is (n, rows, cols[, samples])."""
-    n, rows, cols = frames.shape[:3]
-    spp = frames.shape[3] if frames.ndim == 4 else 1
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ts
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = generate_uid()
-    ds.PatientName = "Müller^Jürgen=山田^太郎"
-    ds.StudyDescription = "Übersicht"
+    extra = Dataset()
+    extra.SpecificCharacterSet = "ISO_IR 192"
+    extra.PatientName = "Müller^Jürgen=山田^太郎"
+    extra.StudyDescription = "Übersicht"
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "T-A0100", "SRT", "Brain"
-    ds.AnatomicRegionSequence = Sequence([item])
-    ds.add_new(0x00290010, "LO", "ACME 1.0")  # private creator
-    ds.add_new(0x00291010, "LO", "vendor value")
-    ds.add_new(0x00291011, "OB", b"\x01\x02\x03\x04")
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, spp
-    ds.PhotometricInterpretation = photometric
-    ba = frames.dtype.itemsize * 8
-    ds.BitsAllocated, ds.BitsStored = ba, bits_stored or ba
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 1 if frames.dtype.kind == "i" else 0
-    if spp > 1:
-        ds.PlanarConfiguration = 0
-    if n > 1:
-        ds.NumberOfFrames = n
-    raw = np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder(byteorder)).tobytes()
-    ds.add_new(0x7FE00010, "OB" if ba == 8 else "OW", raw)
-    return ds
+    extra.AnatomicRegionSequence = Sequence([item])
+    extra.add_new(0x00290010, "LO", "ACME 1.0")  # private creator
+    extra.add_new(0x00291010, "LO", "vendor value")
+    extra.add_new(0x00291011, "OB", b"\x01\x02\x03\x04")
+    return make_image(frames, photometric, bits_stored=bits_stored, ts=ts, byteorder=byteorder, extra=extra)
 
 
 def pixels(ds: Dataset) -> np.ndarray:

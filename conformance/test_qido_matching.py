@@ -371,8 +371,6 @@ PERCENT = [
          raw=lambda t: "AccessionNumber=ACC2020%2A"),
     Case("DOE%5EJO%3FN", "study", lambda t: {}, _pid_is("DOE-0002"), raw=lambda t: "PatientName=DOE%5EJO%3FN"),
     Case("00100010=DOE%5EJOHN", "study", lambda t: {}, _pid_is("DOE-0002"), raw=lambda t: "00100010=DOE%5EJOHN"),
-    Case("20180101%2D20200131", "study", lambda t: {}, lambda t, e: in_range(e["StudyDate"], "20180101-20200131"),
-         raw=lambda t: "StudyDate=20180101%2D20200131"),
     Case("M%C3%BCller%5EHans", "study", lambda t: {}, _pid_is("DOE-0002"),
          raw=lambda t: "ReferringPhysicianName=M%C3%BCller%5EHans"),
     Case("M%c3%bcller%5eHans", "study", lambda t: {}, _pid_is("DOE-0002"),  # RFC 3986 2.1: hex digits any case

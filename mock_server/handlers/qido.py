@@ -137,10 +137,7 @@ def _search(state, request: Request, resource: str, study: str | None = None,
     headers: dict[str, str] = {}
     if result.more_available:
         # 8.3.4.4.1 names the count: "There are <remaining> additional results that can be requested"
-        everything = state.store.search(SearchScope(query.level, study, series), query.filters, limit=None,
-                                        offset=query.offset, fuzzy=query.fuzzy,
-                                        case_sensitive_pn=state.settings.dicomweb.qido_case_sensitive)
-        remaining = len(everything.matches) - len(result.matches)
+        remaining = result.remaining
         headers["Warning"] = f'299 {request.host}: "There are {remaining} additional results that can be requested"'
     if not result.matches:
         response = Response(status=204, headers=headers)

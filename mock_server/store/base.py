@@ -93,10 +93,14 @@ class SearchScope:
 
 @dataclass
 class SearchResult:
-    """Matches as DICOM JSON objects, plus whether more remain past ``limit``."""
+    """Matches as DICOM JSON objects, plus how many more matched past ``limit``."""
 
     matches: list[dict[str, Any]] = field(default_factory=list)
-    more_available: bool = False
+    remaining: int = 0
+
+    @property
+    def more_available(self) -> bool:
+        return self.remaining > 0
 
 
 class Store(Protocol):

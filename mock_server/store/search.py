@@ -118,7 +118,7 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
             skipped += 1
             continue
         if limit is not None and len(result.matches) >= limit:
-            result.more_available = True
-            break
+            result.remaining += 1  # counted for the Warning header (PS3.18 8.3.4.4.1)
+            continue
         result.matches.append(merged)
     return result

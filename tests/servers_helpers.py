@@ -224,6 +224,10 @@ class HangingServer:
             except (socket.timeout, OSError):
                 continue
             self.accepted.append(conn)
+            self._serve(conn)
+
+    def _serve(self, conn: socket.socket) -> None:
+        """What to do with an accepted connection: nothing (hang)."""
 
     def close(self) -> None:
         self._stop.set()
@@ -240,29 +244,22 @@ class StallingServer(HangingServer):
         self.drop = drop
         super().__init__()
 
-    def _run(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.accepted.append(conn)
-            conn.settimeout(5)
-            try:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    request += chunk
-                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: multipart/related; type="application/dicom"; '
-                             b"boundary=stall\r\nContent-Length: 100000\r\n\r\n--stall\r\n"
-                             b"Content-Type: application/dicom\r\n\r\n" + b"\0" * 128 + b"DICM" + b"\0" * 500)
-                if self.drop:
-                    conn.close()
-            except OSError:
-                pass
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                request += chunk
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: multipart/related; type="application/dicom"; '
+                         b"boundary=stall\r\nContent-Length: 100000\r\n\r\n--stall\r\n"
+                         b"Content-Type: application/dicom\r\n\r\n" + b"\0" * 128 + b"DICM" + b"\0" * 500)
+            if self.drop:
+                conn.close()
+        except OSError:
+            pass
 
 
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable
 
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
-__all__ = ["json_response"]
+from ..dicomweb.multipart import Part, content_type_header, iter_parts, multipart_length, new_boundary
+from ..errors import HttpError
+
+__all__ = ["json_response", "multipart_response", "check_no_content_coding"]
 
 
 def json_response(obj: Any, status: int = 200, content_type: str = "application/json") -> Response:
     """Serialize ``obj`` as UTF-8 JSON."""
     body = json.dumps(obj, ensure_ascii=False, indent=None).encode("utf-8")
     return Response(body, status=status, content_type=content_type)
+
+
+def multipart_response(parts: Iterable[Part], part_type: str, transfer_syntax: str | None = None,
+                       status: int = 200) -> Response:
+    """A streamed multipart/related response; ``parts`` may be a lazy iterator (no total length then)."""
+    boundary = new_boundary()
+    headers = {"Content-Type": content_type_header(part_type, boundary, transfer_syntax)}
+    if isinstance(parts, list):
+        length = multipart_length(parts, boundary)
+        if length is not None:
+            headers["Content-Length"] = str(length)
+    return Response(iter_parts(parts, boundary), status=status, headers=headers, direct_passthrough=True)
+
+
+def check_no_content_coding(request: Request) -> None:
+    """415 for a content-coded body, which is not decoded here (RFC 7231 3.1.2.2)."""
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding and coding != "identity":
+        raise HttpError(415, f"Content-Encoding {coding!r} is not supported; send the body unencoded")
+

@@ -15,8 +15,7 @@ from werkzeug.wrappers import Request, Response
 from .. import __version__
 from ..errors import HttpError
 from ..store.base import InvalidInstance
-from .common import json_response
-from .stow import check_no_content_coding
+from .common import check_no_content_coding, json_response
 
 _MAIN_TAGS = {
     "patients": ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "OtherPatientIDs"],

@@ -32,7 +32,7 @@ from ..dicomweb.qido_query import QidoQueryError, parse_qido
 from ..errors import HttpError
 from ..store.base import SearchScope
 from ..urls import dicomweb_base
-from .wado_rs import _multipart_response
+from .common import multipart_response
 
 _JSON = Offer(media_type="application/dicom+json")
 _PLAIN_JSON = Offer(media_type="application/json")
@@ -171,7 +171,7 @@ def _search(state, request: Request, resource: str, study: str | None = None,
 
     if choice.offer is _XML:
         parts = [Part(content_type="application/dicom+xml", body=json_to_xml(row)) for row in rows]
-        response = _multipart_response(parts, "application/dicom+xml")
+        response = multipart_response(parts, "application/dicom+xml")
     else:
         body = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         media = "application/json" if choice.offer is _PLAIN_JSON else "application/dicom+json"

@@ -28,7 +28,7 @@ from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
 from ..errors import HttpError
 from ..store.base import InstanceConflict, InvalidInstance
 from ..urls import dicomweb_base
-from .wado_rs import _multipart_response
+from .common import check_no_content_coding, multipart_response
 
 _JSON = Offer(media_type="application/dicom+json")
 _XML = Offer(media_type="application/dicom+xml")
@@ -63,13 +63,6 @@ def _peek_uids(part) -> tuple[str, str]:
         return str(ds.get("SOPClassUID", "") or ""), str(ds.get("SOPInstanceUID", "") or "")
     except Exception:  # unreadable: the failure is reported without UIDs
         return "", ""
-
-
-def check_no_content_coding(request: Request) -> None:
-    """415 for a content-coded body, which is not decoded here (RFC 7231 3.1.2.2)."""
-    coding = request.headers.get("Content-Encoding", "").strip().lower()
-    if coding and coding != "identity":
-        raise HttpError(415, f"Content-Encoding {coding!r} is not supported; send the body unencoded")
 
 
 def store_instances(state, request: Request, study: str | None = None) -> Response:
@@ -156,5 +149,5 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     if offer is _XML_MULTIPART:
         # The client accepts only multipart/related; type="application/dicom+xml": one part.
         part = Part(content_type="application/dicom+xml", body=json_to_xml(module))
-        return _multipart_response([part], "application/dicom+xml", status=status)
+        return multipart_response([part], "application/dicom+xml", status=status)
     return Response(json_to_xml(module), status=status, content_type="application/dicom+xml")

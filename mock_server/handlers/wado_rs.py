@@ -18,7 +18,7 @@ from ..dicomweb import frames as frame_ops
 from ..dicomweb import rendering
 from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.media_types import bulk_media_type_for
-from ..dicomweb.multipart import Part, content_type_header, iter_parts, multipart_length, new_boundary
+from ..dicomweb.multipart import Part
 from ..dicomweb.negotiation import Choice, NegotiationError, Offer, negotiate
 from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
                                      transcode, write_part10)
@@ -26,6 +26,7 @@ from ..errors import HttpError
 from ..store.base import InstanceRecord
 from ..store.extract import BASE_PLACEHOLDER
 from ..urls import dicomweb_base, origin_of
+from .common import multipart_response
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 #: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
@@ -79,16 +80,6 @@ def _located(response: Response, state, request: Request) -> Response:
     return response
 
 
-def _multipart_response(parts: Iterable[Part], part_type: str, transfer_syntax: str | None = None,
-                        status: int = 200) -> Response:
-    """A streamed multipart/related response; ``parts`` may be a lazy iterator (no total length then)."""
-    boundary = new_boundary()
-    headers = {"Content-Type": content_type_header(part_type, boundary, transfer_syntax)}
-    if isinstance(parts, list):
-        length = multipart_length(parts, boundary)
-        if length is not None:
-            headers["Content-Length"] = str(length)
-    return Response(iter_parts(parts, boundary), status=status, headers=headers, direct_passthrough=True)
 
 
 # -- instances -------------------------------------------------------------------------------------
@@ -155,7 +146,7 @@ def retrieve_instances(state, request: Request, study: str, series: str | None =
         parts: Iterable[Part] = [_instance_part(state, base, r, target) for r in records]
     else:
         parts = (_instance_part(state, base, r, target) for r in records)
-    return _multipart_response(parts, "application/dicom", None if target == "*" else target)
+    return multipart_response(parts, "application/dicom", None if target == "*" else target)
 
 
 # -- metadata --------------------------------------------------------------------------------------
@@ -178,7 +169,7 @@ def retrieve_metadata(state, request: Request, study: str, series: str | None = 
     # (PS3.18 8.6.1.2 table 8.6.1-1); texts and records are in the same order.
     parts = [Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t)),
                   content_location=_instance_url(url_base, r) + "/metadata") for r, t in zip(records, texts)]
-    return _multipart_response(parts, "application/dicom+xml")
+    return multipart_response(parts, "application/dicom+xml")
 
 
 # -- frames ----------------------------------------------------------------------------------------
@@ -228,7 +219,7 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
     url = _instance_url(base, record)
     parts = [Part(content_type=f"{part_type}; transfer-syntax={ts}", body=p,
                   content_location=f"{url}/frames/{n}", length=len(p)) for n, p in zip(numbers, payloads)]
-    return _multipart_response(parts, part_type, ts)
+    return multipart_response(parts, part_type, ts)
 
 
 # -- bulk data -------------------------------------------------------------------------------------
@@ -276,7 +267,7 @@ def retrieve_bulk(state, request: Request, study: str, series: str, instance: st
     if choice.offer.media_type == "application/octet-stream":
         return _located(Response(payload, content_type="application/octet-stream"), state, request)
     url = _instance_url(dicomweb_base(request, state.settings), record) + "/bulk/" + bulk
-    return _multipart_response([Part(content_type="application/octet-stream", body=payload,
+    return multipart_response([Part(content_type="application/octet-stream", body=payload,
                                      content_location=url, length=len(payload))], "application/octet-stream")
 
 
@@ -328,7 +319,7 @@ def retrieve_rendered(state, request: Request, study: str, series: str | None = 
     parts = [Part(content_type=media, body=img, length=len(img),
                   content_location=_instance_url(base, r) + (f"/frames/{n}" if frames else "") + "/rendered")
              for r, n, img in images]
-    return _multipart_response(parts, media)
+    return multipart_response(parts, media)
 
 
 def retrieve_thumbnail(state, request: Request, study: str, series: str | None = None,

@@ -19,6 +19,11 @@ from .sqlite_index import SqliteIndex
 __all__ = ["search"]
 
 _STUDY_UID, _SERIES_UID, _SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
+_UID_COLUMNS = {
+    "study": {_STUDY_UID: "st.uid"},
+    "series": {_STUDY_UID: "st.uid", _SERIES_UID: "se.uid"},
+    "instance": {_STUDY_UID: "st.uid", _SERIES_UID: "se.uid", _SOP_UID: "i.uid"},
+}
 _MODALITIES_SQL = "(SELECT group_concat(DISTINCT m.modality) FROM series m WHERE m.study_uid = st.uid)"
 _N_STUDY_SERIES_SQL = "(SELECT COUNT(*) FROM series c WHERE c.study_uid = st.uid)"
 _N_STUDY_INSTANCES_SQL = "(SELECT COUNT(*) FROM instances c WHERE c.study_uid = st.uid)"
@@ -72,12 +77,12 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
     clauses: list[str] = []
     params: list[Any] = []
     py_filters = []
-    columns = {_STUDY_UID: "st.uid", _SERIES_UID: "se.uid", _SOP_UID: "i.uid"}
+    # UID keys of the tables this level's query joins go to SQL.
+    columns = _UID_COLUMNS[scope.level]
     for filt in filters:
         uids = _uid_values(filt)
         column = columns.get(filt.path[0]) if uids is not None else None
-        if column is not None and not (scope.level == "study" and filt.path[0] != _STUDY_UID) and \
-                not (scope.level == "series" and filt.path[0] == _SOP_UID):
+        if column is not None:
             clauses.append(f"{column} IN ({','.join('?' * len(uids))})")
             params.extend(uids)
         else:

@@ -4,11 +4,18 @@ Each instance is written to a temporary file, parsed, renamed to a name of
 its own and only then committed to the index in one transaction, so a crash
 never leaves a half-stored instance visible.  At start-up, files the index
 does not reference (left by a crash between rename and commit) are removed.
+
+Several processes may serve one store directory (multi-process WSGI serving):
+the index is SQLite in WAL mode, the hierarchy check runs inside the write
+transaction, and each process holds a shared lock on ``store.lock``.  Crash
+recovery only runs in a process that finds no other one holding it, so it
+never removes another process's file in flight.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import struct
@@ -29,7 +36,14 @@ from .extract import extract
 from .search import search
 from .sqlite_index import SqliteIndex
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: one process per store
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = ["DiskStore"]
+
+_log = logging.getLogger(__name__)
 
 _COPY_CHUNK = 1 << 20
 #: Elements longer than this stay on disk while an instance is indexed.
@@ -87,11 +101,29 @@ class DiskStore:
         self.tmp_dir = self.root / "tmp"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.root / "store.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        alone = self._try_exclusive()
         self.index = SqliteIndex(self.root / "index.sqlite")
         self.max_instance_size = max_instance_size
         self._owned_tmp: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.Lock()
-        self.recover()
+        if alone:
+            if self.index.rebuilt:
+                _log.warning("index of %s had another schema version: re-indexed %d files", self.root,
+                             self.reindex())
+            self.recover()
+        if fcntl is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)  # blocks while another process recovers
+
+    def _try_exclusive(self) -> bool:
+        """Whether no other process has this store open (then hold it exclusively)."""
+        if fcntl is None:
+            return True
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     @classmethod
     def temporary(cls) -> "DiskStore":
@@ -102,6 +134,10 @@ class DiskStore:
         return store
 
     def close(self) -> None:
+        self.index.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the shared lock
+            self._lock_fd = -1
         if self._owned_tmp is not None:
             self._owned_tmp.cleanup()
             self._owned_tmp = None
@@ -119,6 +155,18 @@ class DiskStore:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    def reindex(self) -> int:
+        """Index every stored file again (after a schema change); returns how many."""
+        count = 0
+        for path in sorted(self.files_dir.rglob("*.dcm")):
+            try:
+                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
+                self.index.insert(extract(ds), str(path.relative_to(self.root)), path.stat().st_size)
+                count += 1
+            except Exception as exc:  # left unindexed: recover() removes it
+                _log.warning("cannot re-index %s: %s", path, exc)
+        return count
 
     # -- writes ------------------------------------------------------------------------------
     def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None) -> AddResult:
@@ -144,8 +192,7 @@ class DiskStore:
                 raise InstanceConflict(
                     f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
                     f"{expected_study_uid}", 0xA900)
-            self._check_hierarchy(extracted.sop_instance_uid, extracted.series_instance_uid,
-                                  extracted.study_instance_uid, extracted.patient_id)
+            self.index.check_hierarchy(extracted)  # again inside the index transaction
             digest = hashlib.sha1(extracted.sop_instance_uid.encode()).hexdigest()
             final = self.files_dir / digest[:2] / f"{digest}-{uuid.uuid4().hex[:12]}.dcm"
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -183,22 +230,6 @@ class DiskStore:
             out.flush()
             os.fsync(out.fileno())
         return size
-
-    def _check_hierarchy(self, sop_uid: str, series_uid: str, study_uid: str, patient_id: str) -> None:
-        existing = self.index.instance_by_uid(sop_uid)
-        if existing is not None and (existing.series_instance_uid != series_uid
-                                     or existing.study_instance_uid != study_uid):
-            raise InstanceConflict(f"SOPInstanceUID {sop_uid} is already stored in series "
-                                   f"{existing.series_instance_uid} of study {existing.study_instance_uid}")
-        for row in self.index.query("SELECT study_uid FROM series WHERE uid=?", [series_uid]):
-            if row[0] != study_uid:
-                raise InstanceConflict(f"SeriesInstanceUID {series_uid} already belongs to study {row[0]}")
-        # A study belongs to one patient (PS3.4 C.6.1.1 information model); another PatientID
-        # would leave the index's patient rows and Orthanc identifiers inconsistent.
-        for row in self.index.query("SELECT patient_id FROM studies WHERE uid=?", [study_uid]):
-            if row[0] != patient_id:
-                raise InstanceConflict(f"StudyInstanceUID {study_uid} already belongs to PatientID {row[0]!r}, "
-                                       f"not {patient_id!r}")
 
     def delete_instance(self, record: InstanceRecord) -> None:
         path = self.index.delete_instance(record.sop_instance_uid)

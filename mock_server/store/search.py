@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from ..dicomweb.matching import dataset_matches
 from .base import SearchResult, SearchScope
+from .search_keys import pushdown
 from .sqlite_index import SqliteIndex
 
 __all__ = ["search"]
@@ -65,13 +66,56 @@ def _computed_study(modalities: str | None, n_series: int, n_instances: int,
     }
 
 
+_COMPUTED_TAGS = frozenset({0x00080061, 0x00080062, 0x00201200, 0x00201202, 0x00201204, 0x00201206,
+                            0x00201208, 0x00201209})
+
+
+class _Computed:
+    """Computed attributes per study and per series, each looked up once per search."""
+
+    def __init__(self, index: SqliteIndex):
+        self._index = index
+        self._studies: dict[str, dict[str, Any]] = {}
+        self._series: dict[str, int] = {}
+
+    def study(self, uid: str) -> dict[str, Any]:
+        if uid not in self._studies:
+            row = next(iter(self._index.query(
+                f"SELECT {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, {_EXTRA_STUDY_SQL} "
+                "FROM studies st WHERE st.uid = ?", [uid])))
+            self._studies[uid] = _computed_study(row[0], row[1], row[2], tuple(row[3:7]))
+        return self._studies[uid]
+
+    def series(self, uid: str) -> dict[str, Any]:
+        if uid not in self._series:
+            self._series[uid] = next(iter(self._index.query(
+                "SELECT COUNT(*) FROM instances WHERE series_uid = ?", [uid])))[0]
+        return {"00201209": {"vr": "IS", "Value": [self._series[uid]]}}
+
+
+def _merged(row: tuple[Any, ...], computed: _Computed) -> dict[str, Any]:
+    """The study, series and instance JSON of a row with the computed attributes."""
+    merged: dict[str, Any] = json.loads(row[2])
+    merged.update(computed.study(row[0]))
+    if row[3] is not None:
+        merged.update(json.loads(row[3]))
+        merged.update(computed.series(row[1]))
+    if row[4] is not None:
+        merged.update(json.loads(row[4]))
+    return merged
+
+
 def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, limit: int | None, offset: int,
            case_sensitive_pn: bool = False, fuzzy: bool = False) -> SearchResult:
     """Run a QIDO-RS search; returns merged DICOM JSON of every matching row.
 
     The objects hold the attributes of the searched level and of its parent
     levels (study attributes with patient ones); the caller projects them on
-    the attributes to return (PS3.18 10.6.3.3).
+    the attributes to return (PS3.18 10.6.3.3).  UID keys, Patient's Name
+    prefixes and Study Date ranges narrow the candidates in SQL through
+    indexes (:mod:`.search_keys`); the matcher then decides on each candidate,
+    and computed attributes are looked up only for the rows returned (or
+    for the candidates, when a key matches on one of them).
     """
     filters = list(filters)
     clauses: list[str] = []
@@ -85,8 +129,12 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
         if column is not None:
             clauses.append(f"{column} IN ({','.join('?' * len(uids))})")
             params.extend(uids)
-        else:
-            py_filters.append(filt)
+            continue
+        narrowing = pushdown(filt, fuzzy=fuzzy)
+        if narrowing is not None:
+            clauses.append(narrowing[0])
+            params.extend(narrowing[1])
+        py_filters.append(filt)
     if scope.study_uid is not None:
         clauses.append("st.uid = ?")
         params.append(scope.study_uid)
@@ -95,29 +143,29 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
         params.append(scope.series_uid)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     if scope.level == "study":
-        sql = (f"SELECT st.json, NULL, NULL, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, "
-               f"NULL, {_EXTRA_STUDY_SQL} FROM studies st {where} ORDER BY st.rowid")
+        sql = f"SELECT st.uid, NULL, st.json, NULL, NULL FROM studies st {where} ORDER BY st.rowid"
     elif scope.level == "series":
-        sql = (f"SELECT st.json, se.json, NULL, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, "
-               f"{_N_SERIES_INSTANCES_SQL}, {_EXTRA_STUDY_SQL} FROM series se "
+        sql = (f"SELECT st.uid, se.uid, st.json, se.json, NULL FROM series se "
                f"JOIN studies st ON st.uid = se.study_uid {where} ORDER BY st.rowid, se.rowid")
     else:
-        sql = (f"SELECT st.json, se.json, i.json, {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, "
-               f"{_N_STUDY_INSTANCES_SQL}, {_N_SERIES_INSTANCES_SQL}, {_EXTRA_STUDY_SQL} FROM instances i "
+        sql = ("SELECT st.uid, se.uid, st.json, se.json, i.json FROM instances i "
                "JOIN series se ON se.uid = i.series_uid JOIN studies st ON st.uid = i.study_uid "
                f"{where} ORDER BY st.rowid, se.rowid, i.instance_number, i.uid")
+    computed = _Computed(index)
     result = SearchResult()
+    if not py_filters:  # SQL decides alone: page in SQL, count the rest without reading rows
+        page = index.query(f"{sql} LIMIT ? OFFSET ?", params + [-1 if limit is None else limit, offset])
+        result.matches = [_merged(row, computed) for row in page]
+        if limit is not None:
+            body = sql[sql.index(" FROM "):sql.index(" ORDER BY ")]
+            total = next(iter(index.query(f"SELECT COUNT(*){body}", params)))[0]
+            result.remaining = max(0, total - offset - len(result.matches))
+        return result
+    matches_computed = any(f.path[0] in _COMPUTED_TAGS for f in py_filters)
     skipped = 0
     for row in index.query(sql, params):
-        merged: dict[str, Any] = json.loads(row[0])
-        merged.update(_computed_study(row[3], row[4], row[5], tuple(row[7:11])))
-        if row[1] is not None:
-            merged.update(json.loads(row[1]))
-            merged["00201209"] = {"vr": "IS", "Value": [row[6]]}
-        if row[2] is not None:
-            merged.update(json.loads(row[2]))
-        if py_filters and not dataset_matches(py_filters, merged, case_sensitive_pn=case_sensitive_pn,
-                                              fuzzy=fuzzy):
+        candidate = _merged(row, computed) if matches_computed else _raw_merged(row)
+        if not dataset_matches(py_filters, candidate, case_sensitive_pn=case_sensitive_pn, fuzzy=fuzzy):
             continue
         if skipped < offset:
             skipped += 1
@@ -125,5 +173,14 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
         if limit is not None and len(result.matches) >= limit:
             result.remaining += 1  # counted for the Warning header (PS3.18 8.3.4.4.1)
             continue
-        result.matches.append(merged)
+        result.matches.append(_merged(row, computed))
     return result
+
+
+def _raw_merged(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The stored JSON of a row without computed attributes (enough for most keys)."""
+    merged: dict[str, Any] = json.loads(row[2])
+    for text in row[3:5]:
+        if text is not None:
+            merged.update(json.loads(text))
+    return merged

@@ -9,14 +9,16 @@ per thread; writes are serialised by SQLite's own locking.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import InstanceRecord
+from .base import InstanceConflict, InstanceRecord
 from .extract import Extracted
 from .orthanc_ids import instance_id, patient_id, series_id, study_id
+from .search_keys import date_key, name_keys
 
 __all__ = ["SqliteIndex"]
 
@@ -25,9 +27,13 @@ CREATE TABLE IF NOT EXISTS patients (
     oid TEXT PRIMARY KEY, patient_id TEXT NOT NULL, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS studies (
     oid TEXT PRIMARY KEY, uid TEXT NOT NULL UNIQUE, patient_oid TEXT NOT NULL,
-    patient_id TEXT NOT NULL, study_date TEXT NOT NULL, study_time TEXT NOT NULL, json TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS studies_date ON studies(study_date);
+    patient_id TEXT NOT NULL, study_date TEXT NOT NULL, study_time TEXT NOT NULL, json TEXT NOT NULL,
+    date_key TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS studies_date ON studies(date_key);
 CREATE INDEX IF NOT EXISTS studies_pid ON studies(patient_id);
+CREATE TABLE IF NOT EXISTS study_names (study_uid TEXT NOT NULL, key TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS study_names_key ON study_names(key);
+CREATE INDEX IF NOT EXISTS study_names_study ON study_names(study_uid);
 CREATE TABLE IF NOT EXISTS series (
     oid TEXT PRIMARY KEY, uid TEXT NOT NULL UNIQUE, study_uid TEXT NOT NULL,
     modality TEXT NOT NULL, json TEXT NOT NULL);
@@ -42,6 +48,10 @@ CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid, instance_nu
 CREATE INDEX IF NOT EXISTS instances_study ON instances(study_uid);
 CREATE INDEX IF NOT EXISTS instances_patient ON instances(patient_id);
 """
+
+#: Bumped whenever the tables change; an index of another version is rebuilt from the files.
+SCHEMA_VERSION = 2
+_TABLES = ("instances", "series", "studies", "patients", "study_names")
 
 _INSTANCE_COLUMNS = ("uid, sop_class_uid, series_uid, study_uid, patient_id, transfer_syntax, size, frames, "
                      "oid, path")
@@ -65,25 +75,75 @@ class SqliteIndex:
         self.path = path
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        with self.connection() as conn:
-            conn.executescript(_SCHEMA)
+        #: True when the tables were (re)created for a file of another schema version:
+        #: the owner must index its files again.
+        self.rebuilt = False
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if version != SCHEMA_VERSION and existing:
+                for table in existing:
+                    conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+                self.rebuilt = True
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     # -- connections -----------------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
+        """This thread's connection; a forked child process opens its own (SQLite forbids sharing)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
+            self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (before a fork, or at shutdown)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
+
+    # -- consistency -------------------------------------------------------------------------
+    def check_hierarchy(self, ex: Extracted, conn: sqlite3.Connection | None = None) -> None:
+        """Raise :class:`InstanceConflict` when ``ex`` contradicts the stored hierarchy.
+
+        A SOP Instance UID lives in one series, a series in one study, a study belongs
+        to one patient (PS3.4 C.6.1.1); another PatientID would leave the patient rows
+        and the Orthanc identifiers inconsistent.
+        """
+        conn = conn or self.connection()
+        row = conn.execute("SELECT series_uid, study_uid FROM instances WHERE uid=?",
+                           (ex.sop_instance_uid,)).fetchone()
+        if row is not None and (row[0] != ex.series_instance_uid or row[1] != ex.study_instance_uid):
+            raise InstanceConflict(f"SOPInstanceUID {ex.sop_instance_uid} is already stored in series "
+                                   f"{row[0]} of study {row[1]}")
+        row = conn.execute("SELECT study_uid FROM series WHERE uid=?", (ex.series_instance_uid,)).fetchone()
+        if row is not None and row[0] != ex.study_instance_uid:
+            raise InstanceConflict(f"SeriesInstanceUID {ex.series_instance_uid} already belongs to study {row[0]}")
+        row = conn.execute("SELECT patient_id FROM studies WHERE uid=?", (ex.study_instance_uid,)).fetchone()
+        if row is not None and row[0] != ex.patient_id:
+            raise InstanceConflict(f"StudyInstanceUID {ex.study_instance_uid} already belongs to PatientID "
+                                   f"{row[0]!r}, not {ex.patient_id!r}")
 
     # -- writes ------------------------------------------------------------------------------
     def insert(self, ex: Extracted, path: str, size: int) -> tuple[InstanceRecord, str | None]:
         """Insert or replace the rows of one instance in a single transaction.
 
         Returns the record and, when an older copy was replaced, the path of
-        the file it pointed to (which the caller removes).
+        the file it pointed to (which the caller removes).  The hierarchy is
+        checked inside the transaction, so concurrent writers (threads or
+        processes) cannot both pass it.
         """
         pid_oid = patient_id(ex.patient_id)
         st_oid = study_id(ex.patient_id, ex.study_instance_uid)
@@ -93,12 +153,17 @@ class SqliteIndex:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self.check_hierarchy(ex, conn)
                 old = conn.execute("SELECT path FROM instances WHERE uid=?", (ex.sop_instance_uid,)).fetchone()
                 conn.execute("INSERT OR REPLACE INTO patients VALUES (?,?,?)",
                              (pid_oid, ex.patient_id, json.dumps(ex.patient_json, ensure_ascii=False)))
-                conn.execute("INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?)",
+                conn.execute("INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?,?)",
                              (st_oid, ex.study_instance_uid, pid_oid, ex.patient_id, ex.study_date, ex.study_time,
-                              json.dumps(ex.study_json, ensure_ascii=False)))
+                              json.dumps(ex.study_json, ensure_ascii=False),
+                              date_key(ex.study_json.get("00080020"))))
+                conn.execute("DELETE FROM study_names WHERE study_uid=?", (ex.study_instance_uid,))
+                conn.executemany("INSERT INTO study_names VALUES (?,?)",
+                                 [(ex.study_instance_uid, k) for k in name_keys(ex.study_json.get("00100010"))])
                 conn.execute("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?)",
                              (se_oid, ex.series_instance_uid, ex.study_instance_uid, ex.modality,
                               json.dumps(ex.series_json, ensure_ascii=False)))
@@ -134,6 +199,8 @@ class SqliteIndex:
                              "(SELECT 1 FROM instances WHERE series_uid=?)", (series_uid, series_uid))
                 conn.execute("DELETE FROM studies WHERE uid=? AND NOT EXISTS "
                              "(SELECT 1 FROM series WHERE study_uid=?)", (study_uid, study_uid))
+                conn.execute("DELETE FROM study_names WHERE study_uid=? AND NOT EXISTS "
+                             "(SELECT 1 FROM studies WHERE uid=?)", (study_uid, study_uid))
                 conn.execute("DELETE FROM patients WHERE patient_id=? AND NOT EXISTS "
                              "(SELECT 1 FROM studies WHERE patient_id=?)", (pid, pid))
                 conn.execute("COMMIT")
@@ -146,7 +213,7 @@ class SqliteIndex:
         conn = self.connection()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
-            for table in ("instances", "series", "studies", "patients"):
+            for table in _TABLES:
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("COMMIT")
 

@@ -23,6 +23,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers must be an integer, got {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"--workers must be within 1..64, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mock_server",
                                 description="Reference mock DICOMweb server (QIDO-RS, WADO-RS, WADO-URI, STOW-RS).")
@@ -32,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, help="directory that keeps the instances across restarts (default: a temporary directory)")
     p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
     p.add_argument("--record", action="store_true", help="keep a log of received requests at /_mock/requests (a spy for tests)")
+    p.add_argument("--workers", type=_workers, default=1,
+                   help="worker processes sharing the store (default 1: one threaded process; "
+                        "more: gunicorn with N processes of 4 threads each)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -46,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.record:
         settings.record_requests = True
+    if args.workers > 1 and settings.record_requests:
+        print("error: --record: the request log lives in one process; use it with --workers 1", file=sys.stderr)
+        return 2
+    settings.workers = args.workers
     if args.store is not None and args.store.exists() and not args.store.is_dir():
         print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
         return 2
@@ -65,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if settings.ssl_enabled:
         from .tls import server_ssl_context
         ssl_context = server_ssl_context(settings)
+    if args.workers > 1:
+        return _serve_with_workers(app, args.host, port, args.workers, started)
     try:
         server = ServerThread(app, args.host, port, ssl_context, quiet=False)
     except OSError as exc:
@@ -72,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         return 2
     settings.http_port = server.server.server_port
-    counts = store.counts()
-    print(f"DICOMweb mock serving {counts['instances']} instances in {counts['studies']} studies "
-          f"(ready in {time.perf_counter() - started:.1f} s)", flush=True)
-    print(f"  DICOMweb root: {server.dicomweb_url}", flush=True)
-    print(f"  WADO-URI:      {server.wado_uri_url}", flush=True)
+    _banner(app, server.url, started)
     try:
         server.server.serve_forever()
     except KeyboardInterrupt:
@@ -84,6 +99,37 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server.server_close()
         store.close()
+    return 0
+
+
+def _banner(app, origin: str, started: float, workers: int = 1) -> None:
+    counts = app.store.counts()
+    how = f", {workers} worker processes" if workers > 1 else ""
+    print(f"DICOMweb mock serving {counts['instances']} instances in {counts['studies']} studies "
+          f"(ready in {time.perf_counter() - started:.1f} s{how})", flush=True)
+    print(f"  DICOMweb root: {origin}{app.settings.dicomweb.root}", flush=True)
+    print(f"  WADO-URI:      {origin}{app.settings.dicomweb.wado_root}", flush=True)
+
+
+def _serve_with_workers(app, host: str, port: int, workers: int, started: float) -> int:
+    """``--workers N``: gunicorn forks N processes over the store the master opened."""
+    from .multiprocess import serve_with_workers
+
+    settings = app.settings
+    scheme = "https" if settings.ssl_enabled else "http"
+    ssl_factory = None
+    if settings.ssl_enabled:
+        from .tls import server_ssl_context
+        ssl_factory = lambda: server_ssl_context(settings)  # noqa: E731
+
+    def ready(bound: int) -> None:
+        settings.http_port = bound
+        _banner(app, f"{scheme}://{host}:{bound}", started, workers)
+
+    try:
+        serve_with_workers(app, host, port, workers, ssl_context=ssl_factory, on_ready=ready)
+    finally:
+        app.store.close()
     return 0
 
 

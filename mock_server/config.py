@@ -124,6 +124,8 @@ class Settings:
     max_results: int = 0
     faults: list[str] = field(default_factory=list)
     record_requests: bool = False
+    #: Worker processes serving the store (``--workers``); >1 means state shared only through the store.
+    workers: int = 1
     dicomweb: DicomWebSettings = field(default_factory=DicomWebSettings)
     source: str = "<defaults>"
 

@@ -70,8 +70,16 @@ def get_server(state, request: Request, name: str) -> Response:
     return json_response(_OPERATIONS)
 
 
+def _single_process(state) -> None:
+    """Run-time registry changes would reach one worker only: refuse them with several workers."""
+    if state.settings.workers > 1:
+        raise HttpError(409, f"the mock runs {state.settings.workers} worker processes: set remote servers in "
+                             "the configuration (DicomWeb.Servers) instead of at run time")
+
+
 def put_server(state, request: Request, name: str) -> Response:
     """Add or replace a remote at run time; validated like the configuration."""
+    _single_process(state)
     if not name or "/" in name:
         raise HttpError(400, f"invalid server name {name!r}")
     try:
@@ -86,6 +94,7 @@ def put_server(state, request: Request, name: str) -> Response:
 
 
 def delete_server(state, request: Request, name: str) -> Response:
+    _single_process(state)
     with state.lock:
         _server(state, name)
         del state.settings.dicomweb.servers[name]

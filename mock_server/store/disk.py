@@ -133,6 +133,12 @@ class DiskStore:
         store._owned_tmp = tmp
         return store
 
+    def forget_temporary(self) -> None:
+        """In a forked worker: leave the removal of a temporary store to the process that made it."""
+        if self._owned_tmp is not None:
+            self._owned_tmp._finalizer.detach()  # type: ignore[attr-defined]
+            self._owned_tmp = None
+
     def close(self) -> None:
         self.index.close()
         if self._lock_fd >= 0:

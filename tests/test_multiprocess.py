@@ -135,13 +135,20 @@ def test_temporary_store_outlives_workers_and_goes_with_the_master():
     try:
         studies = requests.get(url + "studies", headers={"Accept": "application/dicom+json"}, timeout=30)
         assert studies.status_code == 200 and len(studies.json()) >= 7
-        pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        deadline, pids = time.monotonic() + 20, []
+        while len(pids) < 2 and time.monotonic() < deadline:  # workers are forked after the banner
+            time.sleep(0.2)
+            pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(pids) == 2
         subprocess.run(["kill", "-TERM", pids[0]], check=True)  # gunicorn replaces a worker that exits
         time.sleep(1.5)
+        # The master stored the fixtures before forking: the workers' own writes must still work.
+        study, series = generate_uid(), generate_uid()
+        for n in range(3):
+            assert _stow(url, [_instance(study, series, n)[1]]).status_code == 200
         for _ in range(4):
             again = requests.get(url + "studies", headers={"Accept": "application/dicom+json",
                                                            "Connection": "close"}, timeout=30)
-            assert again.status_code == 200 and len(again.json()) == len(studies.json())
+            assert again.status_code == 200 and len(again.json()) == len(studies.json()) + 1
     finally:
         _stop(proc)

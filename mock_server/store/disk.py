@@ -22,6 +22,7 @@ import struct
 import tempfile
 import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
@@ -44,6 +45,25 @@ except ImportError:  # not POSIX: one process per store
 __all__ = ["DiskStore"]
 
 _log = logging.getLogger(__name__)
+
+#: fsync runs in these threads, in parallel with the parsing of the same instance (it
+#: releases the GIL); one pool per process, as a forked child inherits no threads.
+_sync_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _sync_pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _sync_pools:
+        _sync_pools[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-fsync")
+    return _sync_pools[pid]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 _COPY_CHUNK = 1 << 20
 #: Elements longer than this stay on disk while an instance is indexed.
@@ -107,6 +127,7 @@ class DiskStore:
         self.max_instance_size = max_instance_size
         self._owned_tmp: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.Lock()
+        self._made_dirs: set[Path] = set()
         if alone:
             if self.index.rebuilt:
                 _log.warning("index of %s had another schema version: re-indexed %d files", self.root,
@@ -178,8 +199,11 @@ class DiskStore:
     def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None) -> AddResult:
         """Store one Part 10 instance read from ``source`` (a stream or a path)."""
         tmp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        synced: Future[None] | None = None
         try:
             size = self._spool(source, tmp_path)
+            # The file reaches the disk while it is parsed; it is renamed only once it is there.
+            synced = _sync_pool().submit(_fsync, tmp_path)
             try:
                 ds = pydicom.dcmread(tmp_path, defer_size=_DEFER_SIZE)
             except (InvalidDicomError, EOFError) as exc:
@@ -198,11 +222,17 @@ class DiskStore:
                 raise InstanceConflict(
                     f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
                     f"{expected_study_uid}", 0xA900)
-            self.index.check_hierarchy(extracted)  # again inside the index transaction
             digest = hashlib.sha1(extracted.sop_instance_uid.encode()).hexdigest()
             final = self.files_dir / digest[:2] / f"{digest}-{uuid.uuid4().hex[:12]}.dcm"
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_path, final)
+            if final.parent not in self._made_dirs:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(final.parent)
+            synced.result()
+            try:
+                os.replace(tmp_path, final)
+            except FileNotFoundError:  # the directory went with a reset (of another process)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_path, final)
             rel = str(final.relative_to(self.root))
             try:
                 record, old_path = self.index.insert(extracted, rel, size)
@@ -213,6 +243,8 @@ class DiskStore:
                 (self.root / old_path).unlink(missing_ok=True)
             return AddResult(record=record, replaced=old_path is not None)
         finally:
+            if synced is not None:
+                synced.exception()  # wait: the file is not removed under a running fsync
             tmp_path.unlink(missing_ok=True)
 
     def _spool(self, source: BinaryIO | str | Path, tmp_path: Path) -> int:
@@ -222,7 +254,6 @@ class DiskStore:
                 with open(source, "rb") as src:
                     shutil.copyfileobj(src, out, _COPY_CHUNK)
                 out.flush()  # stat() below must see the buffered tail too
-                os.fsync(out.fileno())
                 return tmp_path.stat().st_size
             while True:
                 chunk = source.read(_COPY_CHUNK)
@@ -233,8 +264,6 @@ class DiskStore:
                     raise InvalidInstance(f"the instance exceeds the maximum size of {self.max_instance_size} bytes",
                                           0xA700)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         return size
 
     def delete_instance(self, record: InstanceRecord) -> None:
@@ -256,6 +285,7 @@ class DiskStore:
         with self._lock:
             self.index.clear()
             shutil.rmtree(self.files_dir, ignore_errors=True)
+            self._made_dirs.clear()
             self.files_dir.mkdir(parents=True, exist_ok=True)
             return sum(1 for f in files if self.add(f))
 

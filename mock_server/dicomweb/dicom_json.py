@@ -277,8 +277,27 @@ def _encode_dataset(ds: Dataset, path: tuple[int, ...], opts: _Options) -> dict[
     return out
 
 
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _raw_bulk(ds: Dataset, tag: Any, path: tuple[int, ...], opts: _Options) -> dict[str, Any] | None:
+    """``BulkDataURI`` of a still-raw binary element, without reading its value (it may be deferred)."""
+    raw = ds.get_item(tag)
+    if not getattr(raw, "is_raw", False) or raw.VR not in BINARY_VRS or raw.VR == "UN" or not raw.length:
+        return None
+    if path[-1] in PIXEL_DATA_TAGS or (raw.length != _UNDEFINED_LENGTH and raw.length >= opts.threshold):
+        uri = opts.bulk(path)  # type: ignore[misc]
+        if uri:
+            return {"vr": raw.VR, "BulkDataURI": uri}
+    return None
+
+
 def _encode_element(ds: Dataset, tag: Any, path: tuple[int, ...],
                     opts: _Options) -> dict[str, Any] | None:
+    if opts.bulk is not None:
+        bulk = _raw_bulk(ds, tag, path, opts)
+        if bulk is not None:
+            return bulk
     try:
         elem = ds[tag]
     except Exception:  # value not decodable: keep its bytes as UN (F.2.7)

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
@@ -33,7 +34,7 @@ from pydicom.tag import Tag
 
 from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
                    SearchScope)
-from .extract import extract
+from .extract import Extracted, extract
 from .search import search
 from .sqlite_index import SqliteIndex
 
@@ -42,7 +43,7 @@ try:
 except ImportError:  # not POSIX: one process per store
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DiskStore"]
+__all__ = ["DiskStore", "StagedInstance"]
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +57,16 @@ def _sync_pool() -> ThreadPoolExecutor:
     if pid not in _sync_pools:
         _sync_pools[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-fsync")
     return _sync_pools[pid]
+
+
+@dataclass
+class StagedInstance:
+    """An instance spooled and checked by :meth:`DiskStore.stage`, not visible yet."""
+
+    tmp_path: Path
+    extracted: Extracted
+    size: int
+    synced: Future[None]
 
 
 def _fsync(path: Path) -> None:
@@ -198,6 +209,16 @@ class DiskStore:
     # -- writes ------------------------------------------------------------------------------
     def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None) -> AddResult:
         """Store one Part 10 instance read from ``source`` (a stream or a path)."""
+        return self.commit(self.stage(source, expected_study_uid=expected_study_uid))
+
+    def stage(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None) -> StagedInstance:
+        """First half of :meth:`add`: spool ``source`` to a temporary file and check it.
+
+        The file's fsync starts in the background; :meth:`commit` makes the
+        instance visible, :meth:`discard` drops it.  STOW-RS stages part k+1
+        while the disk takes part k.  Raises :class:`InvalidInstance` or
+        :class:`InstanceConflict` (nothing is left behind then).
+        """
         tmp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
         synced: Future[None] | None = None
         try:
@@ -222,20 +243,31 @@ class DiskStore:
                 raise InstanceConflict(
                     f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
                     f"{expected_study_uid}", 0xA900)
+        except BaseException:
+            if synced is not None:
+                synced.exception()  # the file is not removed under a running fsync
+            tmp_path.unlink(missing_ok=True)
+            raise
+        return StagedInstance(tmp_path, extracted, size, synced)
+
+    def commit(self, staged: StagedInstance) -> AddResult:
+        """Second half of :meth:`add`: wait for the disk, rename, index (one transaction)."""
+        try:
+            extracted = staged.extracted
             digest = hashlib.sha1(extracted.sop_instance_uid.encode()).hexdigest()
             final = self.files_dir / digest[:2] / f"{digest}-{uuid.uuid4().hex[:12]}.dcm"
             if final.parent not in self._made_dirs:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 self._made_dirs.add(final.parent)
-            synced.result()
+            staged.synced.result()
             try:
-                os.replace(tmp_path, final)
+                os.replace(staged.tmp_path, final)
             except FileNotFoundError:  # the directory went with a reset (of another process)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_path, final)
+                os.replace(staged.tmp_path, final)
             rel = str(final.relative_to(self.root))
             try:
-                record, old_path = self.index.insert(extracted, rel, size)
+                record, old_path = self.index.insert(extracted, rel, staged.size)
             except BaseException:
                 final.unlink(missing_ok=True)
                 raise
@@ -243,9 +275,12 @@ class DiskStore:
                 (self.root / old_path).unlink(missing_ok=True)
             return AddResult(record=record, replaced=old_path is not None)
         finally:
-            if synced is not None:
-                synced.exception()  # wait: the file is not removed under a running fsync
-            tmp_path.unlink(missing_ok=True)
+            self.discard(staged)
+
+    def discard(self, staged: StagedInstance) -> None:
+        """Drop a staged instance that will not be committed (no-op after :meth:`commit`)."""
+        staged.synced.exception()
+        staged.tmp_path.unlink(missing_ok=True)
 
     def _spool(self, source: BinaryIO | str | Path, tmp_path: Path) -> int:
         size = 0

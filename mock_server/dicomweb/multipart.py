@@ -35,7 +35,8 @@ from .media_types import (
     parse_media_type,
 )
 
-CHUNK_SIZE = 64 * 1024
+#: Bytes per write of a streamed body: few system calls, bounded memory per response.
+CHUNK_SIZE = 256 * 1024
 CRLF = b"\r\n"
 #: RFC 2046 5.1.1: media type of a body part without a Content-Type header.
 DEFAULT_PART_CONTENT_TYPE = "text/plain; charset=US-ASCII"

@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mock_server.dicomweb.multipart import (
+    CHUNK_SIZE,
     DEFAULT_PART_CONTENT_TYPE,
     MultipartError,
     Part,
@@ -135,7 +136,7 @@ def test_length_unknown_for_iterable_body_without_length() -> None:
 
 
 def test_file_opener_is_streamed_in_chunks_and_closed(tmp_path) -> None:
-    payload = os.urandom(200_000)
+    payload = os.urandom(3 * CHUNK_SIZE + 1000)
     path = tmp_path / "obj.dcm"
     path.write_bytes(payload)
     opened: list[io.BufferedReader] = []
@@ -148,7 +149,7 @@ def test_file_opener_is_streamed_in_chunks_and_closed(tmp_path) -> None:
     parts = [Part("application/dicom", opener, length=len(payload))]
     chunks = list(iter_parts(parts, BOUNDARY))
     assert opened and opened[0].closed
-    assert max(len(c) for c in chunks) <= 64 * 1024
+    assert max(len(c) for c in chunks) <= CHUNK_SIZE < len(payload)  # never the whole file at once
     data = b"".join(chunks)
     assert len(data) == multipart_length(parts, BOUNDARY)
     assert parse_all(data) == [("application/dicom", payload)]

@@ -5,10 +5,18 @@ qp-special characters (``*``, ``?``, ``+``...) and commas literal, spaces
 become ``%20`` and non-ASCII text is UTF-8 percent-encoded; a list value is
 joined with commas after percent-encoding the commas inside its items.
 A path that already holds ``?query`` is sent as given.
+
+Every exchange has a hard deadline (the run's ``--request-timeout``): a server that
+answers one byte at a time defeats the per-read timeout of requests, so a watchdog shuts
+the connection down when the deadline passes and the exchange fails as timed out.
 """
 
 from __future__ import annotations
 
+import http.client
+import logging
+import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +24,10 @@ from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 __all__ = ["EXCERPT_LIMIT", "Exchange", "TransportError", "RecordingClient", "encode_query",
            "multipart_related", "body_excerpt"]
@@ -61,6 +73,111 @@ def body_excerpt(data: bytes | None, limit: int = EXCERPT_LIMIT) -> str:
     dump = _hexdump(data, shown)
     more = f"\n... ({len(data)} bytes in all)" if len(data) > shown else ""
     return dump + more
+
+
+# -- hard deadline of an exchange ------------------------------------------------------------------
+_CURRENT = threading.local()
+
+
+class _Deadline:
+    """While active, ``seconds`` after it starts: shut down the socket of the connection in use."""
+
+    def __init__(self, seconds: float):
+        self.conn: Any = None
+        self.fired = False
+        self._active = True
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        _CURRENT.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._active = False
+        self._timer.cancel()
+        _CURRENT.deadline = None
+
+    def attach(self, conn: Any) -> None:
+        with self._lock:
+            self.conn = conn
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            self.fired = True
+            sock = getattr(self.conn, "sock", None)
+            if sock is not None:
+                try:  # the plain socket method: an SSLSocket's own would drop its SSL object under the reader
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _QuietAfterDeadline(logging.Filter):
+    """Drop urllib3's warnings (with tracebacks) about a message the deadline cut short: the
+    exchange is reported as timed out, the half-read headers are no news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        deadline = getattr(_CURRENT, "deadline", None)
+        return not (deadline is not None and deadline.fired)
+
+
+logging.getLogger("urllib3.connection").addFilter(_QuietAfterDeadline())
+
+
+def _attach_to_deadline(conn: Any) -> None:
+    deadline = getattr(_CURRENT, "deadline", None)
+    if deadline is not None:
+        deadline.attach(conn)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        _attach_to_deadline(self)
+        return super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        _attach_to_deadline(self)
+        return super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections report to the exchange's :class:`_Deadline`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if hasattr(manager, "pool_classes_by_scheme") and not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+
+def _watch(session: requests.Session) -> None:
+    """Mount the deadline adapter on ``session`` (once)."""
+    for prefix in ("http://", "https://"):
+        if not isinstance(session.adapters.get(prefix), _DeadlineAdapter):
+            session.mount(prefix, _DeadlineAdapter())
 
 
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
@@ -170,6 +287,7 @@ class RecordingClient:
         parts = urlsplit(self.dicomweb_url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.session = session or requests.Session()
+        _watch(self.session)
         self.timeout = timeout
         self.auth = auth
         self.headers = {"User-Agent": _USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity",
@@ -223,20 +341,31 @@ class RecordingClient:
                       request_headers=dict(prepared.headers), request_body=body)
         self.exchanges.append(ex)
         start = time.monotonic()
-        try:
-            env = self.session.merge_environment_settings(prepared.url, {}, True, self.verify, self.cert)
-            response = self.session.send(prepared, stream=True, timeout=(limit, limit), verify=env["verify"],
-                                         cert=env["cert"], proxies=env["proxies"], allow_redirects=allow_redirects)
-            chunks = []
-            for chunk in response.iter_content(65536):
-                chunks.append(chunk)
-                if time.monotonic() - start > limit:
+        with _Deadline(limit) as deadline:
+            try:
+                env = self.session.merge_environment_settings(prepared.url, {}, True, self.verify, self.cert)
+                response = self.session.send(prepared, stream=True, timeout=(limit, limit), verify=env["verify"],
+                                             cert=env["cert"], proxies=env["proxies"],
+                                             allow_redirects=allow_redirects)
+                chunks = []
+                for chunk in response.iter_content(65536):
+                    chunks.append(chunk)
+                    if time.monotonic() - start > limit:
+                        response.close()
+                        raise requests.Timeout(f"the body was not received within {limit:g} s")
+                response._content = b"".join(chunks)  # noqa: SLF001 - make .content/.json() work after streaming
+                if deadline.fired:  # the shut-down socket may look like a short but complete message
                     response.close()
-                    raise requests.Timeout(f"the body was not received within {limit:g} s")
-            response._content = b"".join(chunks)  # noqa: SLF001 - make .content/.json() work after streaming
-        except requests.RequestException as exc:
-            ex.elapsed = time.monotonic() - start
-            ex.error = _describe(exc, limit)
+                    raise requests.Timeout("the connection was shut down at the deadline")
+            except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                    OSError) as exc:  # the last three only if requests let one through unwrapped
+                ex.elapsed = time.monotonic() - start
+                if deadline.fired:
+                    ex.error = (f"timed out after {limit:g} s: the exchange was not complete by then "
+                                f"({_shorten(str(exc))})")
+                else:
+                    ex.error = _describe(exc, limit)
+        if ex.error is not None:  # raised outside the except block: no chained exception to print
             return self._transport_failure(ex)
         ex.elapsed = time.monotonic() - start
         ex.status, ex.reason = response.status_code, response.reason or ""
@@ -284,13 +413,20 @@ class RecordingClient:
         return self.post(f"studies/{study}" if study else "studies", data=body, headers=merged, **kwargs)
 
 
-def _describe(exc: requests.RequestException, limit: float) -> str:
+def _shorten(text: str, limit: int = 300) -> str:
+    """``text`` on one line, control and non-ASCII characters escaped, at most ``limit`` characters
+    (a server answering binary junk must not flood the one-line failure message)."""
+    out = "".join(c if 32 <= ord(c) < 127 else ascii(c)[1:-1] for c in text)
+    return out if len(out) <= limit else f"{out[:limit]}... ({len(out)} characters)"
+
+
+def _describe(exc: BaseException, limit: float) -> str:
     if isinstance(exc, requests.Timeout):
-        return f"timed out after {limit:g} s ({exc})"
+        return f"timed out after {limit:g} s ({_shorten(str(exc))})"
     if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS error: {exc}"
+        return f"TLS error: {_shorten(str(exc))}"
     if isinstance(exc, requests.ConnectionError):
         reason = str(getattr(exc.args[0], "reason", exc.args[0]) if exc.args else exc)
         reason = reason.split("Failed to establish a new connection: ", 1)[-1]
-        return f"connection failed: {reason}"
-    return f"{type(exc).__name__}: {exc}"
+        return f"connection failed: {_shorten(reason)}"
+    return f"{type(exc).__name__}: {_shorten(str(exc))}"

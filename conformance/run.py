@@ -26,7 +26,9 @@ __all__ = ["STATE", "WORKER_KEY", "RunState", "state_of", "prepare", "environmen
 
 WORKER_KEY = "dicomweb_conformance"
 STATE = pytest.StashKey["RunState"]()
-EXIT_TARGET_FAILURE = 3
+#: Exit status when the target cannot be tested at all (unreachable, seeding failed): a failure of the
+#: target like a failed check, and never pytest's 3, which means an internal error of the suite itself.
+EXIT_TARGET_FAILURE = 1
 
 
 @dataclass

@@ -8,7 +8,7 @@ the plugin): each exchange ends within ``--request-timeout`` and says what went 
   (``GET /system`` and STOW-RS answered properly, so the target is reached and seeded),
   every selected test FAILS with a clear message and pytest exits 1.  Broken from the
   first request, or for seeding, the run stops before any test with the suite's one-line
-  message and its documented exit status 3 (``conformance.run.EXIT_TARGET_FAILURE``).
+  message and its documented exit status 1 (``conformance.run.EXIT_TARGET_FAILURE``).
 * In process, per behaviour: the client gives up within its timeout with one readable
   line, and seeding turns a broken STOW-RS into one :class:`~conformance.seeding.SeedError`.
 """

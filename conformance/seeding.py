@@ -24,6 +24,7 @@ from .truth import RunIds
 __all__ = ["SeedError", "SeedReport", "rewrite_file", "rewrite_bytes", "plan_batches", "seed"]
 
 _FAILED_SOP_SEQUENCE = "00081198"
+_REFERENCED_SOP_SEQUENCE = "00081199"
 _FAILURE_REASON = "00081197"
 _REFERENCED_SOP_INSTANCE_UID = "00081155"
 
@@ -133,6 +134,34 @@ def _failures(response: Any) -> list[str]:
     return out
 
 
+def _referenced(response: Any) -> set[str] | None:
+    """SOP Instance UIDs of the ReferencedSOPSequence (PS3.18 I.2), or None when the body is no
+    DICOM JSON Store Instances Response."""
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    datasets = data if isinstance(data, list) else [data]
+    if not datasets or not all(isinstance(ds, dict) for ds in datasets):
+        return None
+    uids: set[str] = set()
+    for ds in datasets:
+        sequence = ds.get(_REFERENCED_SOP_SEQUENCE)
+        items = sequence.get("Value") if isinstance(sequence, dict) else None
+        for item in items if isinstance(items, list) else []:
+            value = (item.get(_REFERENCED_SOP_INSTANCE_UID) or {}).get("Value") if isinstance(item, dict) else None
+            if isinstance(value, list) and value and isinstance(value[0], str):
+                uids.add(value[0])
+    return uids
+
+
+def _sop_uid(payload: bytes) -> str:
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(payload), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+    return str(ds.SOPInstanceUID)
+
+
 def seed(client: RecordingClient, ids: RunIds, files: Iterable[Path], *, max_instances: int = 10,
          max_size_mb: int = 10) -> SeedReport:
     """Rewrite and STOW every file; raise :class:`SeedError` with one clear message on any failure."""
@@ -163,6 +192,15 @@ def seed(client: RecordingClient, ids: RunIds, files: Iterable[Path], *, max_ins
         if failed:
             shown = "; ".join(failed[:3]) + (f" (+{len(failed) - 3} more)" if len(failed) > 3 else "")
             raise SeedError(f"{what} answered {response.status_code} but did not store: {shown}")
+        # A 200 is only trusted with a Store Instances Response naming every instance sent.
+        stored = _referenced(response)
+        if stored is None:
+            raise SeedError(f"{what} answered {response.status_code} without a DICOM JSON Store Instances "
+                            f"Response (PS3.18 10.5.3): {body_excerpt(response.content, 200)}")
+        missing = [uid for uid in (_sop_uid(payloads[i]) for i in batch) if uid not in stored]
+        if missing:
+            raise SeedError(f"{what} answered {response.status_code} but its ReferencedSOPSequence lacks "
+                            f"{len(missing)} of the instances sent, e.g. {missing[0]}")
         sent += size
     return SeedReport(instances=len(paths), requests=len(batches), bytes=sent,
                       seconds=time.monotonic() - start)

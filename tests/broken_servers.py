@@ -3,18 +3,23 @@
 Each :class:`BrokenServer` listens on a free loopback port and treats every request with
 one :data:`BEHAVIOURS` entry.  ``healthy`` names requests answered properly instead:
 ``"system"`` (``GET /system`` answers an Orthanc-like identity, so a conformance run reaches
-the target) and ``"stow"`` (a POST answers 200 with an empty Store Instances Response,
-PS3.18 10.5.3, so the run's seeding succeeds); the tests then meet the misbehaviour.
+the target) and ``"stow"`` (a POST answers 200 with a Store Instances Response that lists
+every instance of the body, PS3.18 10.5.3, so the run's seeding succeeds); the tests then
+meet the misbehaviour.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import re
 import socket
 import struct
 import threading
 from typing import Callable, Collection
+
+import pydicom
 
 __all__ = ["BEHAVIOURS", "BrokenServer", "read_request"]
 
@@ -99,7 +104,7 @@ class BrokenServer:
                 if request is None:
                     return
                 head, body, leftover = request
-                if self._answer_healthy(conn, head):
+                if self._answer_healthy(conn, head, body):
                     continue
                 with self._lock:
                     self.misbehaved += 1
@@ -113,7 +118,7 @@ class BrokenServer:
             except OSError:
                 pass
 
-    def _answer_healthy(self, conn: socket.socket, head: bytes) -> bool:
+    def _answer_healthy(self, conn: socket.socket, head: bytes, body: bytes) -> bool:
         """Answer ``head`` properly if it is one of the ``healthy`` requests; whether it was."""
         method, _, rest = head.partition(b" ")
         path = rest.split(b" ", 1)[0].split(b"?")[0]
@@ -121,7 +126,7 @@ class BrokenServer:
             body = json.dumps({"Name": "BrokenServer", "Version": self.behaviour}).encode()
             ctype = b"application/json"
         elif "stow" in self.healthy and method == b"POST":
-            body, ctype = b"{}", b"application/dicom+json"  # a Store Instances Response, nothing failed
+            body, ctype = _store_response(head, body), b"application/dicom+json"
         else:
             return False
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: "
@@ -153,6 +158,24 @@ class BrokenServer:
 
 
 # -- behaviours: (server, connection, request head) -> keep serving this connection? ------------
+def _store_response(head: bytes, body: bytes) -> bytes:
+    """A Store Instances Response (PS3.18 I.2) naming each instance of a multipart/related body."""
+    found = re.search(rb"boundary=\"?([^\";\r\n]+)", head, flags=re.I)
+    items = []
+    for chunk in body.split(b"--" + found.group(1))[1:] if found else []:
+        if b"\r\n\r\n" not in chunk:
+            continue
+        payload = chunk.split(b"\r\n\r\n", 1)[1][:-2]
+        try:
+            ds = pydicom.dcmread(io.BytesIO(payload), stop_before_pixels=True,
+                                 specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        except Exception:  # not DICOM (the closing delimiter, junk): nothing to list
+            continue
+        items.append({"00081150": {"vr": "UI", "Value": [str(ds.SOPClassUID)]},
+                      "00081155": {"vr": "UI", "Value": [str(ds.SOPInstanceUID)]}})
+    return json.dumps({"00081199": {"vr": "SQ", "Value": items}}).encode()
+
+
 def _hang(server: BrokenServer, conn: socket.socket, head: bytes) -> bool:
     """Read the request, never answer."""
     while server._wait(0.2):

@@ -27,8 +27,8 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
-__all__ = ["SURNAMES", "UID_ROOT", "InstanceFactory", "StudyPlan", "ct_instance", "series_files", "study_population",
-           "uid", "write_files"]
+__all__ = ["SURNAMES", "UID_ROOT", "InstanceFactory", "StudyPlan", "ct_instance", "marker_population", "series_files",
+           "study_population", "uid", "write_files"]
 
 #: Root of every benchmark UID (a UUID-derived root, PS3.5 B.2).
 UID_ROOT = "2.25.30588720946451285201379104437616264233"
@@ -71,6 +71,26 @@ def study_population(n_studies: int, *, tag: str = "bench") -> list[StudyPlan]:
         day = _FIRST_DAY + dt.timedelta(days=k)
         plans.append(StudyPlan(k, f"{tag.upper()}-{k:06d}", f"{surname}^{given}", day.strftime("%Y%m%d"),
                                uid(tag, "study", k), uid(tag, "series", k)))
+    return plans
+
+
+def marker_population(n_studies: int, *, surname: str = "ZYZZYVA", tag: str = "marker") -> list[StudyPlan]:
+    """``n_studies`` studies whose patients share ``surname`` (absent from :data:`SURNAMES`).
+
+    Added to a :func:`study_population`, they make a name query whose answer has
+    the same size whatever the population: ``SURNAME*`` or ``*URNAME*`` selects
+    exactly them.  Patient IDs are ``MARKR-kkkkkk`` (the width of the population's
+    IDs, so :class:`InstanceFactory` can make them), dates step one day from 1990-01-01,
+    outside the population's dates.
+    """
+    if surname.upper() in SURNAMES or any(s.startswith(surname.upper()) for s in SURNAMES):
+        raise ValueError(f"marker surname {surname!r} is also a prefix of the population's surnames")
+    first = dt.date(1990, 1, 1)
+    plans = []
+    for k in range(n_studies):
+        day = first + dt.timedelta(days=k)
+        plans.append(StudyPlan(9_000_000 + k, f"MARKR-{k:06d}", f"{surname}^{_GIVEN[k % len(_GIVEN)]}",
+                               day.strftime("%Y%m%d"), uid(tag, "study", k), uid(tag, "series", k)))
     return plans
 
 

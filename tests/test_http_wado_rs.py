@@ -513,3 +513,24 @@ def test_frames_refusals(client: Client) -> None:
     implicit = path_of(INST["vix-ct-localizer-002"], "/frames/1")
     forbidden = f'multipart/related; type="application/octet-stream"; transfer-syntax={IMPLICIT_LE}'
     assert client.get(implicit, headers={"Accept": forbidden}).status_code == 406  # 8.7.3
+
+
+@pytest.mark.parametrize("accept", ["application/dicom+json", 'multipart/related; type="application/dicom+xml"'])
+def test_large_metadata_is_streamed_with_the_same_content(client: Client, monkeypatch, accept: str) -> None:
+    """Above the threshold the answer is streamed (no Content-Length) but says exactly the same."""
+    from mock_server.handlers import wado_rs
+
+    inst = INST["vix-ct-axial-001"]
+    path = resource_path("study", inst) + "/metadata"
+    whole = client.get(path, headers={"Accept": accept})
+    monkeypatch.setattr(wado_rs, "STREAMED_METADATA_ABOVE", 2)
+    streamed = client.get(path, headers={"Accept": accept})
+    assert whole.status_code == streamed.status_code == 200
+    assert "Content-Length" in whole.headers and "Content-Length" not in streamed.headers
+    if accept == "application/dicom+json":
+        assert json.loads(streamed.data) == json.loads(whole.data)
+        assert len(json.loads(whole.data)) > 2
+    else:
+        bodies = [b for _, b in split_multipart(streamed.headers["Content-Type"], streamed.data)]
+        assert bodies == [b for _, b in split_multipart(whole.headers["Content-Type"], whole.data)]
+        assert len(bodies) > 2

@@ -154,22 +154,44 @@ _META_JSON = Offer(media_type="application/dicom+json")
 _META_XML = Offer(media_type="multipart/related", part_type="application/dicom+xml")
 
 
+#: Metadata of more instances than this is streamed (bounded memory) instead of sent with a length.
+STREAMED_METADATA_ABOVE = 200
+_METADATA_BATCH = 100
+
+
+def _metadata_texts(state, records: list, base: str) -> Iterator[str]:
+    """Stored metadata texts in ``records`` order, read in batches, BulkDataURIs made absolute."""
+    for start in range(0, len(records), _METADATA_BATCH):
+        for text in state.store.metadata_texts(records[start:start + _METADATA_BATCH]):
+            yield text.replace(BASE_PLACEHOLDER, base)
+
+
+def _json_array(texts: Iterator[str]) -> Iterator[bytes]:
+    yield b"["
+    for number, text in enumerate(texts):
+        yield (text if number == 0 else "," + text).encode("utf-8")
+    yield b"]"
+
+
 def retrieve_metadata(state, request: Request, study: str, series: str | None = None,
                       instance: str | None = None) -> Response:
-    """Metadata as DICOM JSON (default) or multipart DICOM XML, BulkDataURIs absolute (PS3.18 10.4.1.1.2)."""
+    """Metadata as DICOM JSON (default) or multipart DICOM XML, BulkDataURIs absolute (PS3.18 10.4.1.1.2).
+
+    A large study's metadata is streamed instance by instance, never held whole in memory.
+    """
     choice = _negotiate(request, [_META_JSON, _META_XML], default=_META_JSON, state=state)
     records = _records(state, study, series, instance)
     url_base = dicomweb_base(request, state.settings)
-    base = json.dumps(url_base)[1:-1]
-    texts = [t.replace(BASE_PLACEHOLDER, base) for t in state.store.metadata_texts(records)]
+    texts = _metadata_texts(state, records, json.dumps(url_base)[1:-1])
+    streamed = len(records) > STREAMED_METADATA_ABOVE
     if choice.offer is _META_JSON:
-        body = ("[" + ",".join(texts) + "]").encode("utf-8")
+        body: Any = _json_array(texts) if streamed else b"".join(_json_array(texts))
         return _located(Response(body, content_type="application/dicom+json"), state, request)
     # Fix: each part carries the Content-Location of the instance metadata it holds
     # (PS3.18 8.6.1.2 table 8.6.1-1); texts and records are in the same order.
-    parts = [Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t)),
-                  content_location=_instance_url(url_base, r) + "/metadata") for r, t in zip(records, texts)]
-    return multipart_response(parts, "application/dicom+xml")
+    parts = (Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t)),
+                  content_location=_instance_url(url_base, r) + "/metadata") for r, t in zip(records, texts))
+    return multipart_response(parts if streamed else list(parts), "application/dicom+xml")
 
 
 # -- frames ----------------------------------------------------------------------------------------

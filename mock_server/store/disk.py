@@ -15,6 +15,7 @@ never removes another process's file in flight.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -95,32 +96,32 @@ def _encapsulated_end(fh: BinaryIO, offset: int, size: int) -> int | None:
     return None
 
 
-def _check_complete(ds: pydicom.Dataset, path: Path, size: int) -> None:
+def _check_complete(ds: pydicom.Dataset, fh: BinaryIO, size: int) -> None:
     """Refuse a truncated file (PS3.18 I.2.2 failure 0xC000).
 
     pydicom does not read elements longer than ``defer_size`` while indexing (nor
     complain when one is cut short), and on a short read of the top-level data set it
     drops every element with a warning; both must not end in a stored instance.
+    ``fh`` is the file object ``ds`` was read from.
     """
     if len(ds) == 0:
         raise InvalidInstance("the data set is empty or truncated", 0xC000)
-    with open(path, "rb") as fh:
-        for raw in ds._dict.values():
-            tell = getattr(raw, "value_tell", None)
-            length = getattr(raw, "length", None)
-            if not isinstance(raw, RawDataElement) or tell is None or length is None:
-                continue
-            if length == 0xFFFFFFFF:
-                if raw.tag != 0x7FE00010:
-                    continue  # a sequence: pydicom parses it and fails on a short read
-                # Encapsulated Pixel Data: read or deferred, its items must end with the
-                # Sequence Delimitation Item (pydicom only warns when it is missing).
-                end = _encapsulated_end(fh, tell, size)
-            else:
-                end = tell + length
-            if end is None or end > size:
-                raise InvalidInstance(f"the file is truncated: element {Tag(raw.tag)} ends past its "
-                                      f"{size} bytes", 0xC000)
+    for raw in ds._dict.values():
+        tell = getattr(raw, "value_tell", None)
+        length = getattr(raw, "length", None)
+        if not isinstance(raw, RawDataElement) or tell is None or length is None:
+            continue
+        if length == 0xFFFFFFFF:
+            if raw.tag != 0x7FE00010:
+                continue  # a sequence: pydicom parses it and fails on a short read
+            # Encapsulated Pixel Data: read or deferred, its items must end with the
+            # Sequence Delimitation Item (pydicom only warns when it is missing).
+            end = _encapsulated_end(fh, tell, size)
+        else:
+            end = tell + length
+        if end is None or end > size:
+            raise InvalidInstance(f"the file is truncated: element {Tag(raw.tag)} ends past its "
+                                  f"{size} bytes", 0xC000)
 
 
 class DiskStore:
@@ -221,12 +222,16 @@ class DiskStore:
         """
         tmp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
         synced: Future[None] | None = None
+        parsed: BinaryIO | None = None
         try:
-            size = self._spool(source, tmp_path)
+            size, content = self._spool(source, tmp_path)
             # The file reaches the disk while it is parsed; it is renamed only once it is there.
             synced = _sync_pool().submit(_fsync, tmp_path)
+            # A small instance is parsed from the bytes just written, a large one from its file
+            # with long elements (pixel data) left unread.
+            parsed: BinaryIO = io.BytesIO(content) if content is not None else open(tmp_path, "rb")
             try:
-                ds = pydicom.dcmread(tmp_path, defer_size=_DEFER_SIZE)
+                ds = pydicom.dcmread(parsed, defer_size=None if content is not None else _DEFER_SIZE)
             except (InvalidDicomError, EOFError) as exc:
                 raise InvalidInstance(f"not a DICOM Part 10 instance: {exc}".splitlines()[0], 0xC000) from None
             except Exception as exc:  # pydicom raises many types on corrupt input
@@ -235,7 +240,7 @@ class DiskStore:
             if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
                 raise InvalidInstance("the instance has no File Meta Information with a Transfer Syntax UID",
                                       0xC000)
-            _check_complete(ds, tmp_path, size)
+            _check_complete(ds, parsed, size)
             extracted = extract(ds)
             if expected_study_uid is not None and extracted.study_instance_uid != expected_study_uid:
                 # A conflict with the request (PS3.18 table 10.5.3-1: 409 "Study Instance UID
@@ -248,6 +253,9 @@ class DiskStore:
                 synced.exception()  # the file is not removed under a running fsync
             tmp_path.unlink(missing_ok=True)
             raise
+        finally:
+            if parsed is not None:
+                parsed.close()
         return StagedInstance(tmp_path, extracted, size, synced)
 
     def commit(self, staged: StagedInstance) -> AddResult:
@@ -282,24 +290,30 @@ class DiskStore:
         staged.synced.exception()
         staged.tmp_path.unlink(missing_ok=True)
 
-    def _spool(self, source: BinaryIO | str | Path, tmp_path: Path) -> int:
+    def _spool(self, source: BinaryIO | str | Path, tmp_path: Path) -> tuple[int, bytes | None]:
+        """Copy ``source`` to ``tmp_path``: (size, the whole content when it fits one chunk)."""
         size = 0
+        chunks = 0
+        first = b""
         with open(tmp_path, "wb") as out:
             if isinstance(source, (str, Path)):
                 with open(source, "rb") as src:
                     shutil.copyfileobj(src, out, _COPY_CHUNK)
                 out.flush()  # stat() below must see the buffered tail too
-                return tmp_path.stat().st_size
+                return tmp_path.stat().st_size, None
             while True:
                 chunk = source.read(_COPY_CHUNK)
                 if not chunk:
                     break
                 size += len(chunk)
+                chunks += 1
+                if chunks == 1:
+                    first = chunk
                 if self.max_instance_size is not None and size > self.max_instance_size:
                     raise InvalidInstance(f"the instance exceeds the maximum size of {self.max_instance_size} bytes",
                                           0xA700)
                 out.write(chunk)
-        return size
+        return size, (bytes(first) if chunks == 1 else b"" if chunks == 0 else None)
 
     def delete_instance(self, record: InstanceRecord) -> None:
         path = self.index.delete_instance(record.sop_instance_uid)

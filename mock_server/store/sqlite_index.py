@@ -155,16 +155,23 @@ class SqliteIndex:
             try:
                 self.check_hierarchy(ex, conn)
                 old = conn.execute("SELECT path FROM instances WHERE uid=?", (ex.sop_instance_uid,)).fetchone()
-                conn.execute("INSERT OR REPLACE INTO patients VALUES (?,?,?)",
+                # Parent rows are rewritten only when their attributes changed (the usual
+                # instance of a known series leaves them, and their indexes, untouched).
+                conn.execute("INSERT INTO patients VALUES (?,?,?) ON CONFLICT(oid) DO UPDATE SET "
+                             "json=excluded.json WHERE json IS NOT excluded.json",
                              (pid_oid, ex.patient_id, json.dumps(ex.patient_json, ensure_ascii=False)))
-                conn.execute("INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?,?)",
-                             (st_oid, ex.study_instance_uid, pid_oid, ex.patient_id, ex.study_date, ex.study_time,
-                              json.dumps(ex.study_json, ensure_ascii=False),
-                              date_key(ex.study_json.get("00080020"))))
-                conn.execute("DELETE FROM study_names WHERE study_uid=?", (ex.study_instance_uid,))
-                conn.executemany("INSERT INTO study_names VALUES (?,?)",
-                                 [(ex.study_instance_uid, k) for k in name_keys(ex.study_json.get("00100010"))])
-                conn.execute("INSERT OR REPLACE INTO series VALUES (?,?,?,?,?)",
+                study = conn.execute(
+                    "INSERT INTO studies VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(oid) DO UPDATE SET "
+                    "study_date=excluded.study_date, study_time=excluded.study_time, json=excluded.json, "
+                    "date_key=excluded.date_key WHERE json IS NOT excluded.json",
+                    (st_oid, ex.study_instance_uid, pid_oid, ex.patient_id, ex.study_date, ex.study_time,
+                     json.dumps(ex.study_json, ensure_ascii=False), date_key(ex.study_json.get("00080020"))))
+                if study.rowcount:
+                    conn.execute("DELETE FROM study_names WHERE study_uid=?", (ex.study_instance_uid,))
+                    conn.executemany("INSERT INTO study_names VALUES (?,?)",
+                                     [(ex.study_instance_uid, k) for k in name_keys(ex.study_json.get("00100010"))])
+                conn.execute("INSERT INTO series VALUES (?,?,?,?,?) ON CONFLICT(oid) DO UPDATE SET "
+                             "modality=excluded.modality, json=excluded.json WHERE json IS NOT excluded.json",
                              (se_oid, ex.series_instance_uid, ex.study_instance_uid, ex.modality,
                               json.dumps(ex.series_json, ensure_ascii=False)))
                 conn.execute("INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",

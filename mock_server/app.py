@@ -156,8 +156,10 @@ class MockApp:
         denied = self._access_denied(request)
         if denied is not None:
             return denied
-        adapter = self.url_map.bind_to_environ(request.environ)
         try:
+            # Inside the try: a Host header that is not a host name (an IDNA label over 63
+            # characters) makes werkzeug raise BadHost here, which was a 500.
+            adapter = self.url_map.bind_to_environ(request.environ)
             endpoint, values = adapter.match()
             return endpoint(self.state, request, **values)
         except HttpError as exc:

@@ -16,7 +16,12 @@ from .config import Settings
 
 __all__ = ["origin_of", "dicomweb_base", "wado_uri_base"]
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})*\.?(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+def _is_host(host: str) -> bool:
+    """``host[:port]`` with DNS labels of 1-63 characters and at most 253 in all (RFC 1035 2.3.4)."""
+    return bool(host) and len(host) <= 261 and _HOST_RE.match(host) is not None
 
 
 def origin_of(request: Request, settings: Settings) -> str:
@@ -28,8 +33,8 @@ def origin_of(request: Request, settings: Settings) -> str:
     forwarded_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
     forwarded_proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
     scheme = forwarded_proto if forwarded_proto in ("http", "https") else request.scheme
-    host = forwarded_host if forwarded_host and _HOST_RE.match(forwarded_host) else request.host
-    if not _HOST_RE.match(host):
+    host = forwarded_host if _is_host(forwarded_host) else request.host
+    if not _is_host(host):
         host = request.environ.get("SERVER_NAME", "localhost")
         port = request.environ.get("SERVER_PORT")
         if port:

@@ -235,6 +235,10 @@ def decode_frames(ds: Dataset, indices: list[int] | None = None) -> Iterator[tup
         raise
     except Exception as exc:  # pydicom raises many types for corrupt data
         raise TranscodeError(f"the stored Pixel Data cannot be decoded: {exc}", status=500) from exc
+    except BaseException as exc:  # pyo3 decoders (pylibjpeg-rle) panic with PanicException, a BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        raise TranscodeError(f"the stored Pixel Data cannot be decoded: {exc}", status=500) from exc
 
 
 def _pillow_jpeg(arr: np.ndarray, pi: str, quality: int) -> bytes:

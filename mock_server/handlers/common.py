@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb.multipart import Part, content_type_header, iter_parts, multipart_length, new_boundary
 from ..errors import HttpError
 
-__all__ = ["json_response", "multipart_response", "check_no_content_coding"]
+__all__ = ["json_response", "multipart_response", "check_no_content_coding", "reading_body", "TRUNCATED_BODY"]
 
 
 def json_response(obj: Any, status: int = 200, content_type: str = "application/json") -> Response:
@@ -37,3 +39,22 @@ def check_no_content_coding(request: Request) -> None:
     if coding and coding != "identity":
         raise HttpError(415, f"Content-Encoding {coding!r} is not supported; send the body unencoded")
 
+
+#: Why a body that ended before its Content-Length, or whose chunked framing broke, is refused.
+TRUNCATED_BODY = "the request body ended early (shorter than its Content-Length, or broken chunked framing)"
+
+
+@contextmanager
+def reading_body(state) -> Iterator[None]:
+    """413 naming ``MaximumBodySize`` and 400 for a cut body, while reading a request body.
+
+    werkzeug raises RequestEntityTooLarge past ``max_content_length`` and ClientDisconnected
+    when the input ends early; both reasons are made specific here (PS3.18 8.5 status report).
+    """
+    try:
+        yield
+    except RequestEntityTooLarge:
+        raise HttpError(413, f"the request body exceeds MaximumBodySize ({state.settings.max_body_size} bytes)") \
+            from None
+    except ClientDisconnected:
+        raise HttpError(400, TRUNCATED_BODY) from None

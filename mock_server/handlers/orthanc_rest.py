@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 from .. import __version__
 from ..errors import HttpError
 from ..store.base import InvalidInstance
-from .common import check_no_content_coding, json_response
+from .common import check_no_content_coding, json_response, reading_body
 
 _MAIN_TAGS = {
     "patients": ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "OtherPatientIDs"],
@@ -127,7 +127,8 @@ def upload_instance(state, request: Request) -> Response:
     if not request.content_length and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
         raise HttpError(400, "POST /instances needs a DICOM Part 10 file as the request body")
     try:
-        result = state.store.add(request.stream)
+        with reading_body(state):
+            result = state.store.add(request.stream)
     except InvalidInstance as exc:
         raise HttpError(400, exc.reason) from None
     r = result.record

@@ -18,8 +18,11 @@ A SOP Instance UID sent again in the same series replaces the stored copy
 from __future__ import annotations
 
 import json
-from typing import Any
+import shutil
+import tempfile
+from typing import IO, Any
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb.dicom_xml import json_to_xml
@@ -28,7 +31,7 @@ from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
 from ..errors import HttpError
 from ..store.base import InstanceConflict, InvalidInstance
 from ..urls import dicomweb_base
-from .common import check_no_content_coding, multipart_response
+from .common import TRUNCATED_BODY, check_no_content_coding, multipart_response, reading_body
 
 _JSON = Offer(media_type="application/dicom+json")
 _XML = Offer(media_type="application/dicom+xml")
@@ -65,6 +68,26 @@ def _peek_uids(part) -> tuple[str, str]:
         return "", ""
 
 
+def _body_stream(state, request: Request) -> IO[bytes]:
+    """The request body; one without Content-Length (chunked) is read whole first.
+
+    Fix: such a body is only found to exceed MaximumBodySize while it is read, so the
+    instances of its first parts were stored before the 413; spooled first (memory up to
+    1 MiB, then disk), a 413 stores nothing, as when the Content-Length is too large.
+    """
+    with reading_body(state):
+        if request.content_length is not None:
+            return request.stream
+        spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+        try:
+            shutil.copyfileobj(request.stream, spool, 1 << 16)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+
 def store_instances(state, request: Request, study: str | None = None) -> Response:
     """Store every ``application/dicom`` part of the request body."""
     try:
@@ -87,8 +110,9 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     failed: list[dict[str, Any]] = []
     other_failures: list[dict[str, Any]] = []
     conflicts = 0
+    stream = _body_stream(state, request)
     try:
-        for part in iter_multipart(request.stream, boundary):
+        for part in iter_multipart(stream, boundary):
             try:
                 ctype = (part.content_type or "").split(";")[0].strip().lower()
                 if ctype not in _ACCEPTED_PART_TYPES:
@@ -114,10 +138,16 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
                 })
             finally:
                 part.close()
-    except MultipartError as exc:
+    except (MultipartError, ClientDisconnected) as exc:
+        # Fix: a body cut before its Content-Length (ClientDisconnected) escaped as a bare 400
+        # although the parts before the cut were stored; it is now a truncated body like any other.
         if not referenced:
-            raise HttpError(400, f"malformed multipart body: {exc}") from None
+            reason = TRUNCATED_BODY if isinstance(exc, ClientDisconnected) else f"malformed multipart body: {exc}"
+            raise HttpError(400, reason) from None
         other_failures.append({"00081197": _us(0xC000)})
+    finally:
+        if stream is not request.stream:
+            stream.close()  # the spooled copy of a chunked body
 
     if not referenced and not failed and not other_failures:
         raise HttpError(400, "the multipart body holds no part")

@@ -34,7 +34,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
 from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
-                   SearchScope)
+                   SearchScope, StoreError)
 from .extract import Extracted, extract
 from .search import search
 from .sqlite_index import SqliteIndex
@@ -240,8 +240,17 @@ class DiskStore:
             if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
                 raise InvalidInstance("the instance has no File Meta Information with a Transfer Syntax UID",
                                       0xC000)
-            _check_complete(ds, parsed, size)
-            extracted = extract(ds)
+            if any(tag.group == 0x0002 for tag in ds.keys()):
+                raise InvalidInstance("the data set holds File Meta Information elements (group 0002) "
+                                      "outside the File Meta header (PS3.10 7.1)", 0xC000)
+            try:
+                _check_complete(ds, parsed, size)
+                extracted = extract(ds)
+            except StoreError:
+                raise
+            except Exception as exc:  # pydicom converts values lazily: unknown VR, bad lengths...
+                raise InvalidInstance(f"cannot read the DICOM instance: {type(exc).__name__}: {exc}"
+                                      .splitlines()[0][:300], 0xC000) from None
             if expected_study_uid is not None and extracted.study_instance_uid != expected_study_uid:
                 # A conflict with the request (PS3.18 table 10.5.3-1: 409 "Study Instance UID
                 # mismatch"), not a malformed instance.

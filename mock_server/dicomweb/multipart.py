@@ -253,7 +253,7 @@ def _unlink(path: str) -> None:
 class ReceivedPart:
     """A parsed body part. Data stays in memory up to the spool threshold, else in a temp file."""
 
-    def __init__(self, index: int, headers: Headers, spool_threshold: int) -> None:
+    def __init__(self, index: int, headers: Headers, spool_threshold: int, spool_dir: str | None = None) -> None:
         self.index = index
         self.headers = headers
         raw_type = headers.get("Content-Type")
@@ -265,6 +265,7 @@ class ReceivedPart:
         self.content_location: str | None = headers.get("Content-Location")
         self.size = 0
         self._threshold = spool_threshold
+        self._spool_dir = spool_dir
         self._buffer: bytearray | None = bytearray()
         self._file: BinaryIO | None = None
         self._path: str | None = None
@@ -279,7 +280,7 @@ class ReceivedPart:
         assert self._buffer is not None
         self._buffer += data
         if len(self._buffer) > self._threshold:
-            fd, path = tempfile.mkstemp(prefix="dicomweb-part-")
+            fd, path = tempfile.mkstemp(prefix="dicomweb-part-", dir=self._spool_dir)
             self._path = path
             self._finalizer = weakref.finalize(self, _unlink, path)
             self._file = os.fdopen(fd, "wb")
@@ -403,6 +404,7 @@ def iter_multipart(
     boundary: str,
     *,
     spool_threshold: int = 1 << 20,
+    spool_dir: str | None = None,
     max_part_size: int | None = None,
     read_size: int = CHUNK_SIZE,
     max_header_size: int = 64 * 1024,
@@ -411,7 +413,8 @@ def iter_multipart(
 
     Every ``stream.read`` call asks for exactly ``read_size`` bytes. Parts are
     owned by the caller (``close()`` them; spilled files are also deleted when
-    a part is garbage collected). Raises MultipartError for a missing/invalid
+    a part is garbage collected); parts above ``spool_threshold`` bytes go to a
+    file in ``spool_dir`` (default: the system's). Raises MultipartError for a missing/invalid
     boundary, no opening delimiter, an empty multipart, malformed part headers,
     a part larger than ``max_part_size`` and a missing close delimiter.
     """
@@ -472,7 +475,7 @@ def iter_multipart(
                 raise MultipartError(f"part {index}: truncated body in part headers")
         if delim in CRLF + block:
             raise MultipartError(f"part {index}: malformed part headers (delimiter inside header block)")
-        part = ReceivedPart(index, _parse_headers(block, index), spool_threshold)
+        part = ReceivedPart(index, _parse_headers(block, index), spool_threshold, spool_dir)
         try:
             kind = _read_body(sc, part, delim, max_part_size)
         except BaseException:

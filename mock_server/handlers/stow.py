@@ -68,6 +68,12 @@ def _peek_uids(part) -> tuple[str, str]:
         return "", ""
 
 
+def _spool_dir(state) -> str | None:
+    """Large parts are spooled inside the store, so crash recovery removes what a kill leaves."""
+    tmp_dir = getattr(state.store, "tmp_dir", None)
+    return str(tmp_dir) if tmp_dir is not None else None
+
+
 def _body_stream(state, request: Request) -> IO[bytes]:
     """The request body; one without Content-Length (chunked) is read whole first.
 
@@ -78,7 +84,7 @@ def _body_stream(state, request: Request) -> IO[bytes]:
     with reading_body(state):
         if request.content_length is not None:
             return request.stream
-        spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+        spool = tempfile.SpooledTemporaryFile(max_size=1 << 20, dir=_spool_dir(state))
         try:
             shutil.copyfileobj(request.stream, spool, 1 << 16)
         except BaseException:
@@ -110,9 +116,32 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     failed: list[dict[str, Any]] = []
     other_failures: list[dict[str, Any]] = []
     conflicts = 0
+
+    def refused(sop_class: str, sop_uid: str, exc: InvalidInstance | InstanceConflict) -> None:
+        nonlocal conflicts
+        if isinstance(exc, InstanceConflict):  # hierarchy or target-study mismatch
+            conflicts += 1
+        failed.append({"00081150": _ui(sop_class), "00081155": _ui(sop_uid), "00081197": _us(exc.failure_code)})
+
+    def commit(staged: Any) -> None:
+        """Make a staged instance visible; the next part was checked while it reached the disk."""
+        try:
+            r = state.store.commit(staged).record
+        except InstanceConflict as exc:  # a concurrent writer placed the UID elsewhere first
+            refused(staged.extracted.sop_class_uid, staged.extracted.sop_instance_uid, exc)
+            return
+        referenced.append({
+            "00081150": _ui(r.sop_class_uid),
+            "00081155": _ui(r.sop_instance_uid),
+            "00081190": {"vr": "UR", "Value": [
+                f"{base}studies/{r.study_instance_uid}/series/{r.series_instance_uid}"
+                f"/instances/{r.sop_instance_uid}"]},
+        })
+
+    pending: Any = None  # staged, not committed yet
     stream = _body_stream(state, request)
     try:
-        for part in iter_multipart(stream, boundary):
+        for part in iter_multipart(stream, boundary, spool_dir=_spool_dir(state)):
             try:
                 ctype = (part.content_type or "").split(";")[0].strip().lower()
                 if ctype not in _ACCEPTED_PART_TYPES:
@@ -120,32 +149,31 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
                     continue
                 try:
                     with part.open() as fh:
-                        result = state.store.add(fh, expected_study_uid=study)
+                        staged = state.store.stage(fh, expected_study_uid=study)
                 except (InvalidInstance, InstanceConflict) as exc:
-                    sop_class, sop_uid = _peek_uids(part)
-                    if isinstance(exc, InstanceConflict):  # hierarchy or target-study mismatch
-                        conflicts += 1
-                    failed.append({"00081150": _ui(sop_class), "00081155": _ui(sop_uid),
-                                   "00081197": _us(exc.failure_code)})
+                    refused(*_peek_uids(part), exc)
                     continue
-                r = result.record
-                referenced.append({
-                    "00081150": _ui(r.sop_class_uid),
-                    "00081155": _ui(r.sop_instance_uid),
-                    "00081190": {"vr": "UR", "Value": [
-                        f"{base}studies/{r.study_instance_uid}/series/{r.series_instance_uid}"
-                        f"/instances/{r.sop_instance_uid}"]},
-                })
+                if pending is not None:
+                    commit(pending)
+                pending = staged
             finally:
                 part.close()
+        if pending is not None:
+            pending, last = None, pending
+            commit(last)
     except (MultipartError, ClientDisconnected) as exc:
         # Fix: a body cut before its Content-Length (ClientDisconnected) escaped as a bare 400
         # although the parts before the cut were stored; it is now a truncated body like any other.
+        if pending is not None:  # received whole before the body broke
+            pending, last = None, pending
+            commit(last)
         if not referenced:
             reason = TRUNCATED_BODY if isinstance(exc, ClientDisconnected) else f"malformed multipart body: {exc}"
             raise HttpError(400, reason) from None
         other_failures.append({"00081197": _us(0xC000)})
     finally:
+        if pending is not None:  # an unexpected error: the staged instance is dropped
+            state.store.discard(pending)
         if stream is not request.stream:
             stream.close()  # the spooled copy of a chunked body
 

@@ -9,6 +9,7 @@ with a reason, and a temporary store disappears with the master only.
 from __future__ import annotations
 
 import io
+import os
 import re
 import signal
 import subprocess
@@ -45,6 +46,19 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
             return proc, found.group(1)
     proc.kill()
     raise AssertionError("the mock did not start:\n" + "".join(lines))
+
+
+def _children(pid: int) -> list[int]:
+    """Process IDs whose parent is ``pid`` (from /proc, no procps needed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -138,9 +152,9 @@ def test_temporary_store_outlives_workers_and_goes_with_the_master():
         deadline, pids = time.monotonic() + 20, []
         while len(pids) < 2 and time.monotonic() < deadline:  # workers are forked after the banner
             time.sleep(0.2)
-            pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            pids = _children(proc.pid)
         assert len(pids) == 2
-        subprocess.run(["kill", "-TERM", pids[0]], check=True)  # gunicorn replaces a worker that exits
+        os.kill(pids[0], signal.SIGTERM)  # gunicorn replaces a worker that exits
         time.sleep(1.5)
         # The master stored the fixtures before forking: the workers' own writes must still work.
         study, series = generate_uid(), generate_uid()

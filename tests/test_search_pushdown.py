@@ -34,7 +34,9 @@ def _uids(matches: list[dict[str, Any]], tag: str) -> list[str]:
 
 NAME_KEYS = ["doe*", "DOE*", "Doe^J*", "doe^john", "DOE^JOHN^", "do?^*", "*doe*", "d*e", "yamada*", "山田*",
              "山田^太郎", "やまだ^たろう", "Yamada^Tarou=山田*", "=山田^太郎", "wang^xiao*", "王*", "x*", "VIX^*",
-             "vix^visible^human", "  doe*", "doe^^*", "d", "*", "?*", "sato^hanako", "SATO^HANAKO^^"]
+             "vix^visible^human", "  doe*", "doe^^*", "d", "*", "?*", "sato^hanako", "SATO^HANAKO^^",
+             "*OE*", "*oe^j*", "*OE^^*", "*HN", "?OE^JOHN", "*ible^hu*", "*山田^*", "*まだ^た*", "*xiao*",
+             "*isible*uman*", "*doe^jane^^^", "*z*", "**sato**", "*hanako^*", "*Human^*"]
 DATE_KEYS = ["20190315", "20200101-20201231", "-20180101", "20200612-", "20160101-20181231", "20171104-20171104",
              "19000101-19991231"]
 
@@ -93,7 +95,11 @@ def test_keys_of_stored_values():
 def test_only_narrowable_keys_are_pushed_down():
     def filt(key: str, value: str):
         return parse_qido("all-studies", [(key, value)]).filters[0]
-    assert pushdown(filt("PatientName", "*doe"), fuzzy=False) is None  # no literal prefix
+    assert pushdown(filt("PatientName", "*do"), fuzzy=False) is None  # no prefix, no run of 3
+    assert pushdown(filt("PatientName", "*doe^*"), fuzzy=False)[1] == ["doe"]  # a contains-search: 3-grams
+    grams = pushdown(filt("PatientName", "*visible^hu*"), fuzzy=False)[1]
+    assert len(grams) == 4 and grams[0] == "vis" and grams[-1] == "^hu"  # a few, spread over the run
+    assert all(g in "visible^hu" and len(g) == 3 for g in grams)
     assert pushdown(filt("PatientName", "doe*"), fuzzy=True) is None  # fuzzy matches inside components
     assert pushdown(filt("PatientName", "doe*=山田*"), fuzzy=False) is None  # group by group
     assert pushdown(filt("PatientName", "doe*"), fuzzy=False)[1][0] == "doe"

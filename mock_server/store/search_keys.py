@@ -8,6 +8,9 @@ so a search costs in proportion to its candidates, not to the store:
 * Patient's Name (0010,0010): each non-empty component group of each value is
   kept case-folded in ``study_names``; a wild card key with a literal prefix
   (``SMITH*``) or a single value becomes a range or equality on that column.
+  The groups' 3-character substrings are kept in ``study_grams``, so a key
+  without a literal prefix but with a literal run of 3 or more characters
+  (``*MITH*``, as viewers send for "contains") intersects a few of them.
 * Study Date (0008,0020): the normalised date of a single valid value is kept
   in ``studies.date_key`` ("" when there is none, such rows stay candidates);
   a range or single-value key becomes a ``BETWEEN`` on it (C.2.2.2.5).
@@ -15,11 +18,12 @@ so a search costs in proportion to its candidates, not to the store:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..dicomweb.matching import normalize_date, range_bounds
 
-__all__ = ["date_key", "name_keys", "pushdown"]
+__all__ = ["date_key", "name_grams", "name_keys", "pushdown"]
 
 _PATIENT_NAME, _STUDY_DATE = 0x00100010, 0x00080020
 _TOP = "\U0010ffff"  # sorts after every character a name can hold
@@ -42,6 +46,37 @@ def name_keys(element: dict[str, Any] | None) -> list[str]:
     return sorted(keys)
 
 
+def _grams(text: str) -> set[str]:
+    return {text[i:i + 3] for i in range(len(text) - 2)}
+
+
+def name_grams(keys: list[str]) -> list[str]:
+    """The 3-character substrings of case-folded name groups (from :func:`name_keys`)."""
+    return sorted(set().union(*(_grams(k) for k in keys))) if keys else []
+
+
+#: At most this many substrings of a key are intersected (first, last, and between).
+_MAX_GRAMS = 4
+
+
+def _gram_condition(pattern: str) -> tuple[str, list[Any]] | None:
+    """Studies whose names hold every 3-gram of the key's longest literal run, or None.
+
+    Only trailing "^" of a run may fall into the omitted trailing components of a
+    name (PS3.5 6.2), so they are dropped; what is left lies inside the name.
+    """
+    runs = [r.rstrip("^").casefold() for r in re.split(r"[*?]+", pattern)]
+    longest = max(runs, key=len, default="")
+    if len(longest) < 3:
+        return None
+    grams = sorted(_grams(longest), key=longest.index)
+    if len(grams) > _MAX_GRAMS:
+        step = (len(grams) - 1) / (_MAX_GRAMS - 1)
+        grams = [grams[round(i * step)] for i in range(_MAX_GRAMS)]
+    select = " INTERSECT ".join(["SELECT g.study_uid FROM study_grams g WHERE g.gram = ?"] * len(grams))
+    return f"st.uid IN ({select})", grams
+
+
 def date_key(element: dict[str, Any] | None) -> str:
     """``YYYYMMDD`` of a DA element holding exactly one valid date, else ""."""
     values = (element or {}).get("Value")
@@ -61,7 +96,7 @@ def _name_condition(filt: Any) -> tuple[str, list[Any]] | None:
     # A matching name may carry omitted trailing "^" (PS3.5 6.2), so they cannot narrow.
     prefix = pattern[:cut].lstrip(" ").rstrip("^").casefold()
     if not prefix:
-        return None
+        return _gram_condition(pattern)
     return ("st.uid IN (SELECT n.study_uid FROM study_names n WHERE n.key >= ? AND n.key < ?)",
             [prefix, prefix + _TOP])
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from .base import InstanceConflict, InstanceRecord
 from .extract import Extracted
 from .orthanc_ids import instance_id, patient_id, series_id, study_id
-from .search_keys import date_key, name_keys
+from .search_keys import date_key, name_grams, name_keys
 
 __all__ = ["SqliteIndex"]
 
@@ -34,6 +34,9 @@ CREATE INDEX IF NOT EXISTS studies_pid ON studies(patient_id);
 CREATE TABLE IF NOT EXISTS study_names (study_uid TEXT NOT NULL, key TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS study_names_key ON study_names(key);
 CREATE INDEX IF NOT EXISTS study_names_study ON study_names(study_uid);
+CREATE TABLE IF NOT EXISTS study_grams (study_uid TEXT NOT NULL, gram TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS study_grams_gram ON study_grams(gram, study_uid);
+CREATE INDEX IF NOT EXISTS study_grams_study ON study_grams(study_uid);
 CREATE TABLE IF NOT EXISTS series (
     oid TEXT PRIMARY KEY, uid TEXT NOT NULL UNIQUE, study_uid TEXT NOT NULL,
     modality TEXT NOT NULL, json TEXT NOT NULL);
@@ -50,8 +53,8 @@ CREATE INDEX IF NOT EXISTS instances_patient ON instances(patient_id);
 """
 
 #: Bumped whenever the tables change; an index of another version is rebuilt from the files.
-SCHEMA_VERSION = 2
-_TABLES = ("instances", "series", "studies", "patients", "study_names")
+SCHEMA_VERSION = 3
+_TABLES = ("instances", "series", "studies", "patients", "study_names", "study_grams")
 
 _INSTANCE_COLUMNS = ("uid, sop_class_uid, series_uid, study_uid, patient_id, transfer_syntax, size, frames, "
                      "oid, path")
@@ -167,9 +170,7 @@ class SqliteIndex:
                     (st_oid, ex.study_instance_uid, pid_oid, ex.patient_id, ex.study_date, ex.study_time,
                      json.dumps(ex.study_json, ensure_ascii=False), date_key(ex.study_json.get("00080020"))))
                 if study.rowcount:
-                    conn.execute("DELETE FROM study_names WHERE study_uid=?", (ex.study_instance_uid,))
-                    conn.executemany("INSERT INTO study_names VALUES (?,?)",
-                                     [(ex.study_instance_uid, k) for k in name_keys(ex.study_json.get("00100010"))])
+                    self._index_names(conn, ex.study_instance_uid, name_keys(ex.study_json.get("00100010")))
                 conn.execute("INSERT INTO series VALUES (?,?,?,?,?) ON CONFLICT(oid) DO UPDATE SET "
                              "modality=excluded.modality, json=excluded.json WHERE json IS NOT excluded.json",
                              (se_oid, ex.series_instance_uid, ex.study_instance_uid, ex.modality,
@@ -189,6 +190,14 @@ class SqliteIndex:
         old_path = old[0] if old and old[0] != path else None
         return record, old_path
 
+    @staticmethod
+    def _index_names(conn: sqlite3.Connection, study_uid: str, keys: list[str]) -> None:
+        """Replace the Patient's Name search keys of a study (none: the study is gone)."""
+        conn.execute("DELETE FROM study_names WHERE study_uid=?", (study_uid,))
+        conn.execute("DELETE FROM study_grams WHERE study_uid=?", (study_uid,))
+        conn.executemany("INSERT INTO study_names VALUES (?,?)", [(study_uid, k) for k in keys])
+        conn.executemany("INSERT INTO study_grams VALUES (?,?)", [(study_uid, g) for g in name_grams(keys)])
+
     def delete_instance(self, sop_uid: str) -> str | None:
         """Remove one instance and any parent left empty; returns its file path."""
         conn = self.connection()
@@ -206,8 +215,8 @@ class SqliteIndex:
                              "(SELECT 1 FROM instances WHERE series_uid=?)", (series_uid, series_uid))
                 conn.execute("DELETE FROM studies WHERE uid=? AND NOT EXISTS "
                              "(SELECT 1 FROM series WHERE study_uid=?)", (study_uid, study_uid))
-                conn.execute("DELETE FROM study_names WHERE study_uid=? AND NOT EXISTS "
-                             "(SELECT 1 FROM studies WHERE uid=?)", (study_uid, study_uid))
+                if conn.execute("SELECT 1 FROM studies WHERE uid=?", (study_uid,)).fetchone() is None:
+                    self._index_names(conn, study_uid, [])
                 conn.execute("DELETE FROM patients WHERE patient_id=? AND NOT EXISTS "
                              "(SELECT 1 FROM studies WHERE patient_id=?)", (pid, pid))
                 conn.execute("COMMIT")

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.scale import MockProcess, proc_status_kb  # noqa: E402
+from bench.scale import MockProcess, proc_status_kb, scratch_dir  # noqa: E402
 from bench.synthetic import ct_instance, series_files, study_population, write_files  # noqa: E402
 
 BOUNDARY = "bench-memory-stow-boundary"
@@ -209,9 +208,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.slices < 1 or args.stow_mb < 1 or args.interval <= 0:
         parser.error("--slices, --stow-mb and --interval must be positive")
-    work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     cases: list[Case] = []
-    try:
+    with scratch_dir("bench-memory-", keep=args.keep) as work:
         store = work / "study-store"
         print(f"storing a {args.slices}-slice 512x512 CT study through DiskStore.add...", flush=True)
         study, series, sop, fill_s = build_study(store, args.slices)
@@ -248,11 +246,6 @@ def main() -> int:
             shutil.rmtree(target, ignore_errors=True)
         print_summary(cases)
         print(f"client (this script) VmHWM: {proc_status_kb(os.getpid(), 'VmHWM') / 1024:.0f} MB")
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

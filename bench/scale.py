@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -328,6 +329,19 @@ def run_stow(args: argparse.Namespace, work: Path) -> None:
               f" {nbytes / 1e6 / elapsed:>7.2f} {cpu * 1000 / len(blobs):>23.1f}", flush=True)
 
 
+@contextmanager
+def scratch_dir(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A temporary working directory, removed at the end unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="instance counts, comma-separated")
@@ -345,20 +359,14 @@ def main() -> int:
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if not sizes or args.repeat < 1 or args.stow_instances < 1:
         parser.error("--sizes, --repeat and --stow-instances must be positive")
-    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    data = args.data_dir or work
-    data.mkdir(parents=True, exist_ok=True)
-    try:
+    with scratch_dir("bench-scale-", keep=args.keep) as work:
+        data = args.data_dir or work
+        data.mkdir(parents=True, exist_ok=True)
         if not args.skip_qido:
             table = {n: run_size(n, args, data) for n in sizes}
             print_qido_table(sizes, table)
         if not args.skip_stow:
             run_stow(args, work)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

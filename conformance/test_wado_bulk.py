@@ -14,7 +14,7 @@ import pytest
 
 import fixtures
 from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import instance_path, native_problem, sha256
+from conformance.checks.wado import element_at, instance_path, native_problem, sha256
 
 JSON = "application/dicom+json"
 OCTETS = 'multipart/related; type="application/octet-stream"'
@@ -28,18 +28,6 @@ _PIXEL_FILES = ["doe-mr-t2-001.dcm", "sato-mr-cine-001.dcm", "vix-sc-rgb-001.dcm
                 "jane-us-cine-001.dcm"]
 
 
-def _find(dataset: dict[str, Any], path: str) -> dict[str, Any] | None:
-    """The element at a manifest bulk ``path`` (``tag/item/tag...``) of a DICOM JSON dataset."""
-    node: Any = dataset
-    for i, step in enumerate(path.split("/")):
-        if i % 2 == 0:
-            node = (node or {}).get(step)
-        else:
-            items = (node or {}).get("Value") or []
-            node = items[int(step)] if int(step) < len(items) else None
-    return node
-
-
 def _bulk_uri(client, expect, inst: dict[str, Any], path: str, req: str) -> str | None:
     """The absolute BulkDataURI of the element at ``path`` in the instance's metadata (None if InlineBinary)."""
     response = client.get(f"{instance_path(inst)}/metadata", headers={"Accept": JSON})
@@ -48,7 +36,7 @@ def _bulk_uri(client, expect, inst: dict[str, Any], path: str, req: str) -> str 
     expect.that(isinstance(datasets, list) and len(datasets) == 1, req=req, what="instance metadata",
                 expected="an array of one dataset", actual=f"{type(datasets).__name__} of {len(datasets)}",
                 response=response)
-    element = _find(datasets[0], path)
+    element = element_at(datasets[0], path)
     expect.that(element is not None, req=req, what=f"element {path} in metadata", expected="present",
                 actual="missing", response=response)
     uri = element.get("BulkDataURI")

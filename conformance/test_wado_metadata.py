@@ -16,7 +16,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 import fixtures
 from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import instance_path, series_path, sha256, study_path
+from conformance.checks.wado import element_at, instance_path, series_path, sha256, study_path
 
 JSON = "application/dicom+json"
 XML = 'multipart/related; type="application/dicom+xml"'
@@ -200,19 +200,6 @@ def test_pixel_data_is_given_as_a_bulk_data_uri(client, truth, expect, series_ke
                     response=response)
 
 
-def _find(dataset: dict[str, Any], path: str) -> dict[str, Any] | None:
-    """The element at a manifest bulk ``path`` (``tag/item/tag...``) of a DICOM JSON dataset."""
-    steps = path.split("/")
-    node: Any = dataset
-    for i, step in enumerate(steps):
-        if i % 2 == 0:
-            node = (node or {}).get(step)
-        else:
-            items = (node or {}).get("Value") or []
-            node = items[int(step)] if int(step) < len(items) else None
-    return node
-
-
 @pytest.mark.requirement("WADO-032")
 @pytest.mark.parametrize("file", _BULK_FILES)
 def test_binary_values_are_bulk_data_uris_or_inline_binary(client, truth, expect, file):
@@ -220,7 +207,7 @@ def test_binary_values_are_bulk_data_uris_or_inline_binary(client, truth, expect
     response, datasets = _get_json(client, expect, f"{instance_path(inst)}/metadata", "WADO-032")
     expect.equal(len(datasets), 1, what="number of datasets of an instance", response=response)
     for bulk in inst["bulk"]:
-        element = _find(datasets[0], bulk["path"])
+        element = element_at(datasets[0], bulk["path"])
         expect.that(element is not None and ({"BulkDataURI", "InlineBinary"} & set(element)),
                     what=f"{bulk['vr']} element at {bulk['path']} ({bulk['length']} bytes)",
                     expected="a BulkDataURI or an InlineBinary", actual=element, response=response)

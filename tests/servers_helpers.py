@@ -171,6 +171,19 @@ class Peer(Node):
         assert self.rest("DELETE", "/_mock/requests").status_code == 200
 
 
+def module_peer(*, fixtures: bool) -> Any:
+    """A module-scoped ``peer`` fixture: a started peer (with or without the fixture data set)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def peer() -> Iterator[Peer]:
+        node = start_peer(fixtures=fixtures)
+        yield node
+        node.close()
+
+    return peer
+
+
 def start_peer(*, fixtures: bool, cert: tuple[str, str] | None = None, **config: Any) -> Peer:
     """A peer; with ``SslEnabled`` it serves HTTPS as :mod:`mock_server.tls` configures it."""
     raw = {"AuthenticationEnabled": True, "RegisteredUsers": {PEER_USER: PEER_PASSWORD},

@@ -20,15 +20,11 @@ from urllib.parse import unquote
 
 import pytest
 
-from servers_helpers import (JSON_ACCEPT, PEER_PASSWORD, PEER_USER, Dataset, HangingServer, Node, Peer, assert_no_secret,
-                             closed_port, peer_entry, recording_proxy, start_local, start_peer)
+from servers_helpers import (module_peer, JSON_ACCEPT, PEER_PASSWORD, PEER_USER, Dataset, HangingServer, Node, Peer, assert_no_secret,
+                             closed_port, peer_entry, recording_proxy, start_local)
 
 
-@pytest.fixture(scope="module")
-def peer() -> Iterator[Peer]:
-    node = start_peer(fixtures=True)
-    yield node
-    node.close()
+peer = module_peer(fixtures=True)
 
 
 @pytest.fixture(scope="module")

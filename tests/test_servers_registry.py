@@ -19,17 +19,13 @@ import pytest
 
 from mock_server.__main__ import main
 from mock_server.config import ConfigError, parse_config
-from servers_helpers import (LOCAL_PASSWORD, PEER_PASSWORD, PEER_USER, Node, Peer, assert_no_secret, peer_entry,
-                             start_local, start_peer)
+from servers_helpers import (module_peer, LOCAL_PASSWORD, PEER_PASSWORD, PEER_USER, Node, Peer, assert_no_secret, peer_entry,
+                             start_local)
 
 OPERATIONS = {"get", "stow", "retrieve"}
 
 
-@pytest.fixture(scope="module")
-def peer() -> Iterator[Peer]:
-    node = start_peer(fixtures=False)
-    yield node
-    node.close()
+peer = module_peer(fixtures=False)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import pydicom
 import pytest
 
-from servers_helpers import (PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, StallingServer, assert_no_secret,
-                             closed_port, peer_entry, start_local, start_peer)
+from servers_helpers import (module_peer, PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, StallingServer, assert_no_secret,
+                             closed_port, peer_entry, start_local)
 
 IMPLICIT_VR_LE, EXPLICIT_VR_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
 
@@ -29,11 +29,7 @@ def data(manifest) -> Dataset:
     return Dataset.load(manifest)
 
 
-@pytest.fixture(scope="module")
-def peer() -> Iterator[Peer]:
-    node = start_peer(fixtures=True)
-    yield node
-    node.close()
+peer = module_peer(fixtures=True)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 import pydicom
 import pytest
 
-from servers_helpers import (PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, assert_no_secret, closed_port,
-                             peer_entry, start_local, start_peer)
+from servers_helpers import (module_peer, PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, assert_no_secret, closed_port,
+                             peer_entry, start_local)
 
 MB = 1024 * 1024
 
@@ -28,11 +28,7 @@ def data(manifest) -> Dataset:
     return Dataset.load(manifest)
 
 
-@pytest.fixture(scope="module")
-def peer() -> Iterator[Peer]:
-    node = start_peer(fixtures=False)
-    yield node
-    node.close()
+peer = module_peer(fixtures=False)
 
 
 @pytest.fixture(scope="module")

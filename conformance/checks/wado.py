@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["EXPLICIT_VR_LE", "IMPLICIT_VR_LE", "EXPLICIT_VR_BE", "LOSSLESS_SYNTAXES", "LOSSY_SYNTAXES",
            "STORED_MEDIA_TYPES", "study_path", "series_path", "instance_path", "sha256", "read_part10",
            "pixel_frames", "frame_matches_stored", "native_problem", "decoded_native_frames", "instance_pixel_problem",
-           "LOSSY_MAX_ABS_DIFF"]
+           "LOSSY_MAX_ABS_DIFF", "element_at"]
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
@@ -50,6 +50,18 @@ def series_path(entry: dict[str, Any]) -> str:
 def instance_path(entry: dict[str, Any]) -> str:
     """``studies/{study}/series/{series}/instances/{instance}``."""
     return f"{series_path(entry)}/instances/{entry['SOPInstanceUID']}"
+
+
+def element_at(dataset: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The element at a manifest bulk ``path`` (``tag/item/tag...``, 0-based items) of a DICOM JSON data set."""
+    node: Any = dataset
+    for i, step in enumerate(path.split("/")):
+        if i % 2 == 0:
+            node = (node or {}).get(step)
+        else:
+            items = (node or {}).get("Value") or []
+            node = items[int(step)] if int(step) < len(items) else None
+    return node
 
 
 def sha256(data: bytes) -> str:

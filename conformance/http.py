@@ -136,16 +136,20 @@ def _attach_to_deadline(conn: Any) -> None:
         deadline.attach(conn)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+class _Watched:
+    """Connection mixin: each request reports the connection to the exchange's deadline."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
         _attach_to_deadline(self)
-        return super().request(*args, **kwargs)
+        return super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        _attach_to_deadline(self)
-        return super().request(*args, **kwargs)
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):

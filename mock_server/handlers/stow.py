@@ -139,6 +139,12 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
         })
 
     pending: Any = None  # staged, not committed yet
+
+    def commit_pending() -> None:
+        nonlocal pending
+        if pending is not None:
+            staged, pending = pending, None
+            commit(staged)
     stream = _body_stream(state, request)
     try:
         for part in iter_multipart(stream, boundary, spool_dir=_spool_dir(state)):
@@ -153,20 +159,15 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
                 except (InvalidInstance, InstanceConflict) as exc:
                     refused(*_peek_uids(part), exc)
                     continue
-                if pending is not None:
-                    commit(pending)
+                commit_pending()
                 pending = staged
             finally:
                 part.close()
-        if pending is not None:
-            pending, last = None, pending
-            commit(last)
+        commit_pending()
     except (MultipartError, ClientDisconnected) as exc:
         # Fix: a body cut before its Content-Length (ClientDisconnected) escaped as a bare 400
         # although the parts before the cut were stored; it is now a truncated body like any other.
-        if pending is not None:  # received whole before the body broke
-            pending, last = None, pending
-            commit(last)
+        commit_pending()  # received whole before the body broke
         if not referenced:
             reason = TRUNCATED_BODY if isinstance(exc, ClientDisconnected) else f"malformed multipart body: {exc}"
             raise HttpError(400, reason) from None

@@ -23,6 +23,7 @@ import struct
 import tempfile
 import threading
 import uuid
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,8 @@ class DiskStore:
         alone = self._try_exclusive()
         self.index = SqliteIndex(self.root / "index.sqlite")
         self.max_instance_size = max_instance_size
-        self._owned_tmp: tempfile.TemporaryDirectory[str] | None = None
+        #: Removes a temporary store's directory (at close, or at exit of the process that made it).
+        self._remove_tmp: weakref.finalize | None = None
         self._lock = threading.Lock()
         self._made_dirs: set[Path] = set()
         if alone:
@@ -161,25 +163,25 @@ class DiskStore:
     @classmethod
     def temporary(cls) -> "DiskStore":
         """A store in a fresh temporary directory, removed by :meth:`close`."""
-        tmp = tempfile.TemporaryDirectory(prefix="dicomweb-mock-")
-        store = cls(tmp.name)
-        store._owned_tmp = tmp
+        root = tempfile.mkdtemp(prefix="dicomweb-mock-")
+        store = cls(root)
+        store._remove_tmp = weakref.finalize(store, shutil.rmtree, root, ignore_errors=True)
         return store
 
     def forget_temporary(self) -> None:
         """In a forked worker: leave the removal of a temporary store to the process that made it."""
-        if self._owned_tmp is not None:
-            self._owned_tmp._finalizer.detach()  # type: ignore[attr-defined]
-            self._owned_tmp = None
+        if self._remove_tmp is not None:
+            self._remove_tmp.detach()
+            self._remove_tmp = None
 
     def close(self) -> None:
         self.index.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # releases the shared lock
             self._lock_fd = -1
-        if self._owned_tmp is not None:
-            self._owned_tmp.cleanup()
-            self._owned_tmp = None
+        if self._remove_tmp is not None:
+            self._remove_tmp()
+            self._remove_tmp = None
 
     # -- crash recovery ----------------------------------------------------------------------
     def recover(self) -> int:
@@ -301,28 +303,22 @@ class DiskStore:
 
     def _spool(self, source: BinaryIO | str | Path, tmp_path: Path) -> tuple[int, bytes | None]:
         """Copy ``source`` to ``tmp_path``: (size, the whole content when it fits one chunk)."""
-        size = 0
-        chunks = 0
-        first = b""
         with open(tmp_path, "wb") as out:
             if isinstance(source, (str, Path)):
                 with open(source, "rb") as src:
                     shutil.copyfileobj(src, out, _COPY_CHUNK)
                 out.flush()  # stat() below must see the buffered tail too
                 return tmp_path.stat().st_size, None
-            while True:
-                chunk = source.read(_COPY_CHUNK)
-                if not chunk:
-                    break
+            size, chunks, first = 0, 0, b""
+            while chunk := source.read(_COPY_CHUNK):
                 size += len(chunk)
                 chunks += 1
-                if chunks == 1:
-                    first = chunk
+                first = first or chunk
                 if self.max_instance_size is not None and size > self.max_instance_size:
                     raise InvalidInstance(f"the instance exceeds the maximum size of {self.max_instance_size} bytes",
                                           0xA700)
                 out.write(chunk)
-        return size, (bytes(first) if chunks == 1 else b"" if chunks == 0 else None)
+        return size, (bytes(first) if chunks <= 1 else None)
 
     def delete_instance(self, record: InstanceRecord) -> None:
         path = self.index.delete_instance(record.sop_instance_uid)

@@ -93,15 +93,20 @@ class _Computed:
         return {"00201209": {"vr": "IS", "Value": [self._series[uid]]}}
 
 
-def _merged(row: tuple[Any, ...], computed: _Computed) -> dict[str, Any]:
-    """The study, series and instance JSON of a row with the computed attributes."""
-    merged: dict[str, Any] = json.loads(row[2])
+def _with_computed(merged: dict[str, Any], row: tuple[Any, ...], computed: _Computed) -> dict[str, Any]:
+    """Add the computed study (and series) attributes of ``row`` to its merged JSON."""
     merged.update(computed.study(row[0]))
-    if row[3] is not None:
-        merged.update(json.loads(row[3]))
+    if row[1] is not None:
         merged.update(computed.series(row[1]))
-    if row[4] is not None:
-        merged.update(json.loads(row[4]))
+    return merged
+
+
+def _raw_merged(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The stored JSON of a row without computed attributes (enough for most keys)."""
+    merged: dict[str, Any] = json.loads(row[2])
+    for text in row[3:5]:
+        if text is not None:
+            merged.update(json.loads(text))
     return merged
 
 
@@ -143,28 +148,32 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
         params.append(scope.series_uid)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     if scope.level == "study":
-        sql = f"SELECT st.uid, NULL, st.json, NULL, NULL FROM studies st {where} ORDER BY st.rowid"
+        select, body, order = "st.uid, NULL, st.json, NULL, NULL", f"studies st {where}", "st.rowid"
     elif scope.level == "series":
-        sql = (f"SELECT st.uid, se.uid, st.json, se.json, NULL FROM series se "
-               f"JOIN studies st ON st.uid = se.study_uid {where} ORDER BY st.rowid, se.rowid")
+        select = "st.uid, se.uid, st.json, se.json, NULL"
+        body = f"series se JOIN studies st ON st.uid = se.study_uid {where}"
+        order = "st.rowid, se.rowid"
     else:
-        sql = ("SELECT st.uid, se.uid, st.json, se.json, i.json FROM instances i "
-               "JOIN series se ON se.uid = i.series_uid JOIN studies st ON st.uid = i.study_uid "
-               f"{where} ORDER BY st.rowid, se.rowid, i.instance_number, i.uid")
+        select = "st.uid, se.uid, st.json, se.json, i.json"
+        body = ("instances i JOIN series se ON se.uid = i.series_uid JOIN studies st ON st.uid = i.study_uid "
+                f"{where}")
+        order = "st.rowid, se.rowid, i.instance_number, i.uid"
+    sql = f"SELECT {select} FROM {body} ORDER BY {order}"
     computed = _Computed(index)
     result = SearchResult()
     if not py_filters:  # SQL decides alone: page in SQL, count the rest without reading rows
         page = index.query(f"{sql} LIMIT ? OFFSET ?", params + [-1 if limit is None else limit, offset])
-        result.matches = [_merged(row, computed) for row in page]
+        result.matches = [_with_computed(_raw_merged(row), row, computed) for row in page]
         if limit is not None:
-            body = sql[sql.index(" FROM "):sql.index(" ORDER BY ")]
-            total = next(iter(index.query(f"SELECT COUNT(*){body}", params)))[0]
+            total = next(iter(index.query(f"SELECT COUNT(*) FROM {body}", params)))[0]
             result.remaining = max(0, total - offset - len(result.matches))
         return result
     matches_computed = any(f.path[0] in _COMPUTED_TAGS for f in py_filters)
     skipped = 0
     for row in index.query(sql, params):
-        candidate = _merged(row, computed) if matches_computed else _raw_merged(row)
+        candidate = _raw_merged(row)
+        if matches_computed:
+            _with_computed(candidate, row, computed)
         if not dataset_matches(py_filters, candidate, case_sensitive_pn=case_sensitive_pn, fuzzy=fuzzy):
             continue
         if skipped < offset:
@@ -173,14 +182,6 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
         if limit is not None and len(result.matches) >= limit:
             result.remaining += 1  # counted for the Warning header (PS3.18 8.3.4.4.1)
             continue
-        result.matches.append(_merged(row, computed))
+        result.matches.append(candidate if matches_computed else _with_computed(candidate, row, computed))
     return result
 
-
-def _raw_merged(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The stored JSON of a row without computed attributes (enough for most keys)."""
-    merged: dict[str, Any] = json.loads(row[2])
-    for text in row[3:5]:
-        if text is not None:
-            merged.update(json.loads(text))
-    return merged

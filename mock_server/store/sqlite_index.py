@@ -118,14 +118,13 @@ class SqliteIndex:
         self._local.conn = None
 
     # -- consistency -------------------------------------------------------------------------
-    def check_hierarchy(self, ex: Extracted, conn: sqlite3.Connection | None = None) -> None:
+    def _check_hierarchy(self, ex: Extracted, conn: sqlite3.Connection) -> None:
         """Raise :class:`InstanceConflict` when ``ex`` contradicts the stored hierarchy.
 
         A SOP Instance UID lives in one series, a series in one study, a study belongs
         to one patient (PS3.4 C.6.1.1); another PatientID would leave the patient rows
         and the Orthanc identifiers inconsistent.
         """
-        conn = conn or self.connection()
         row = conn.execute("SELECT series_uid, study_uid FROM instances WHERE uid=?",
                            (ex.sop_instance_uid,)).fetchone()
         if row is not None and (row[0] != ex.series_instance_uid or row[1] != ex.study_instance_uid):
@@ -156,7 +155,7 @@ class SqliteIndex:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                self.check_hierarchy(ex, conn)
+                self._check_hierarchy(ex, conn)
                 old = conn.execute("SELECT path FROM instances WHERE uid=?", (ex.sop_instance_uid,)).fetchone()
                 # Parent rows are rewritten only when their attributes changed (the usual
                 # instance of a known series leaves them, and their indexes, untouched).
@@ -257,13 +256,12 @@ class SqliteIndex:
         return {r[0] for r in self.connection().execute("SELECT path FROM instances")}
 
     def metadata(self, sop_uids: list[str]) -> list[str]:
-        conn = self.connection()
-        out = []
-        for uid in sop_uids:
-            row = conn.execute("SELECT metadata FROM instances WHERE uid=?", (uid,)).fetchone()
-            if row:
-                out.append(row[0])
-        return out
+        """Stored metadata texts in the order of ``sop_uids`` (one query; unknown UIDs skipped)."""
+        if not sop_uids:
+            return []
+        rows = dict(self.connection().execute(
+            f"SELECT uid, metadata FROM instances WHERE uid IN ({','.join('?' * len(sop_uids))})", sop_uids))
+        return [rows[uid] for uid in sop_uids if uid in rows]
 
     def study_exists(self, uid: str) -> bool:
         return self.connection().execute("SELECT 1 FROM studies WHERE uid=?", (uid,)).fetchone() is not None

@@ -7,42 +7,36 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from .config import ConfigError, Settings, load_config
 
 __all__ = ["main"]
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--port must be an integer, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"--port must be within 0..65535, got {value}")
-    return value
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--workers must be an integer, got {text!r}") from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"--workers must be within 1..64, got {value}")
-    return value
+def _int_in(option: str, low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer within low..high, or a message naming ``option``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{option} must be within {low}..{high}, got {value}")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mock_server",
                                 description="Reference mock DICOMweb server (QIDO-RS, WADO-RS, WADO-URI, STOW-RS).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=None, help="port (default: HttpPort of the config, else 8042; 0 = any free port)")
+    p.add_argument("--port", type=_int_in("--port", 0, 65535), default=None, help="port (default: HttpPort of the config, else 8042; 0 = any free port)")
     p.add_argument("--config", type=Path, help="Orthanc-style JSON configuration file (// comments allowed)")
     p.add_argument("--store", type=Path, help="directory that keeps the instances across restarts (default: a temporary directory)")
     p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
     p.add_argument("--record", action="store_true", help="keep a log of received requests at /_mock/requests (a spy for tests)")
-    p.add_argument("--workers", type=_workers, default=1,
+    p.add_argument("--workers", type=_int_in("--workers", 1, 64), default=1,
                    help="worker processes sharing the store (default 1: one threaded process; "
                         "more: gunicorn with N processes of 4 threads each)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

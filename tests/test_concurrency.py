@@ -23,6 +23,7 @@ from typing import Iterator
 
 import pytest
 import requests
+from werkzeug.test import Client
 
 from conformance.checks.multipart import parse_multipart
 from conformance.http import multipart_related
@@ -32,6 +33,7 @@ from mock_server.store.disk import DiskStore
 from mock_server.threaded import serve_in_thread
 from tests.robustness_helpers import (AS_STORED, DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance,
                                       qido_instances, retrieve_as_stored, store_listing, values_of)
+
 
 WRITERS = 8
 PER_WRITER = 100
@@ -361,3 +363,39 @@ def _stow_each(url: str, batch: list[Instance], work: Workload) -> None:
     session = requests.Session()
     for inst in batch:
         stow(session, url, [inst], work)
+
+
+def test_streaming_retrieve_sends_what_it_listed_while_the_series_changes(tmp_path: Path) -> None:
+    """A series retrieve (PS3.18 10.4.1) whose instances are stored again or deleted while its
+    body streams still sends every part it listed, byte for byte and with its announced length
+    (the failure this guards against: a part whose file had been replaced cut the body short)."""
+    study, series_uid = fixed_uid(), fixed_uid()
+    series = [make_instance("SWAP-1", study, series_uid, n + 1, rows=64, columns=64) for n in range(4)]
+    store = DiskStore(tmp_path / "store")
+    try:
+        client = Client(create_app(Settings(), store, fixtures=False))
+
+        def stow_one(data: bytes) -> None:
+            body, content_type = multipart_related([data])
+            response = client.post("/dicom-web/studies", data=body, headers={"Content-Type": content_type})
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+
+        for inst in series:
+            stow_one(inst.data)
+        url = f"/dicom-web/studies/{study}/series/{series_uid}"
+        response = client.get(url, headers={"Accept": AS_STORED}, buffered=False)
+        assert response.status_code == 200
+        chunks = iter(response.response)
+        received = next(chunks)  # the body has started: every part is listed, its length announced
+        again = series[1].data[:-64] + bytes(64)  # the same instance with other pixels
+        stow_one(again)
+        store.delete_instance(store.instance(series[2].sop_uid))
+        received += b"".join(chunks)
+        parts = parse_multipart(response.headers["Content-Type"], received, strict=True).parts
+        assert sorted(p.body for p in parts) == sorted(i.data for i in series)
+
+        later = client.get(url, headers={"Accept": AS_STORED})  # a new retrieve sees the changes
+        bodies = parse_multipart(later.headers["Content-Type"], later.get_data(), strict=True).parts
+        assert sorted(p.body for p in bodies) == sorted([series[0].data, again, series[3].data])
+    finally:
+        store.close()

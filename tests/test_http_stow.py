@@ -86,7 +86,10 @@ def counts(app) -> dict[str, int]:
 
 
 def stored_files(app) -> list[Path]:
-    return sorted(p for p in Path(app.store.root).rglob("*") if p.is_file() and p.suffix in (".dcm", ".part"))
+    """Stored and temporary files; not those in ``retired/`` (superseded, kept for a grace period)."""
+    root = Path(app.store.root)
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and p.suffix in (".dcm", ".part") and p.parent.name != "retired")
 
 
 def small(files: dict[str, Path]) -> Path:
@@ -276,7 +279,8 @@ def test_concurrent_stores_and_searches(empty_app, files):
             stored, searched = [f.result() for f in posts], [f.result() for f in searches]
     assert set(stored) == {200} and set(searched) <= {200, 204}
     assert counts(empty_app)["instances"] == len(names)
-    assert len(stored_files(empty_app)) == len(names)  # replaced copies were removed
+    assert len(stored_files(empty_app)) == len(names)  # replaced copies left files/
+    assert empty_app.store.sweep_retired(grace=0) == 6  # ... and are removed after their grace period
 
 
 # ------------------------------------------------------------------------------------------------ failures

@@ -125,6 +125,36 @@ def test_replace_keeps_one_copy(store, files):
     assert store.file_path(second.record).exists() and not store.file_path(first.record).exists()
 
 
+def test_superseded_file_stays_readable_for_its_grace_period(store, files):
+    """A retrieve that listed an instance before it was stored again reads the bytes it
+    listed (the part length it announced), not a missing file."""
+    path = files["wang-ct-001.dcm"]
+    first = store.add(path).record
+    changed = rewritten(path, PatientComments="stored again, longer than before")
+    second = store.add(io.BytesIO(changed)).record
+    assert second.path != first.path and second.size != first.size
+    with store.open(first) as fh:
+        assert fh.read() == path.read_bytes()
+    with store.open(second) as fh:
+        assert fh.read() == changed
+    assert store.sweep_retired() == 0  # still within the grace period
+    assert store.sweep_retired(grace=0) == 1
+    with store.open(first) as fh:  # past it: the instance's current file
+        assert fh.read() == changed
+    assert consistent(store) and not list(store.retired_dir.iterdir())
+
+
+def test_deleted_instance_stays_readable_until_swept(store, files):
+    path = files["doe-mr-t2-003.dcm"]
+    rec = store.add(path).record
+    store.delete_instance(rec)
+    with store.open(rec) as fh:
+        assert fh.read() == path.read_bytes()
+    store.sweep_retired(grace=0)
+    with pytest.raises(NotFound):
+        store.open(rec)
+
+
 def test_conflicting_hierarchy_is_refused(store, files, by_file, tmp_path):
     path = files["wang-ct-001.dcm"]
     inst = by_file[path.name]
@@ -237,9 +267,11 @@ def test_recover_removes_orphans_and_temporaries(store, files):
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(files["yamada-cr-001.dcm"].read_bytes())
     (store.tmp_dir / "leftover.part").write_bytes(b"half")
-    assert store.recover() == 2
+    store.add(files["yamada-cr-001.dcm"])
+    store.add(files["yamada-cr-001.dcm"])  # its first file is retired
+    assert store.recover() == 3  # alone with the store: no reader needs the retired file
     assert not orphan.exists() and store.file_path(rec).exists()
-    assert consistent(store)
+    assert consistent(store) and not list(store.retired_dir.iterdir())
 
 
 def test_index_failure_after_rename_leaves_nothing(store, files, monkeypatch):

@@ -206,7 +206,7 @@ def remote_stow(state, request: Request, name: str) -> Response:
         raise HttpError(400, "the body needs 'Resources': a non-empty list of Orthanc identifiers")
     records = _instances_of(state, resources)
     boundary = new_boundary()
-    parts = [Part(content_type="application/dicom", body=lambda p=state.store.file_path(r): open(p, "rb"),
+    parts = [Part(content_type="application/dicom", body=lambda r=r: state.store.open(r),
                   length=r.size) for r in records]
     part_sizes = [_part_size(p, boundary) for p in parts]
     dw = state.settings.dicomweb

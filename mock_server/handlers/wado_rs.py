@@ -103,8 +103,8 @@ def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | No
     target_ts = _part_syntax(record, target_ts or EXPLICIT_LE)
     if target_ts == record.transfer_syntax_uid:
         ts = record.transfer_syntax_uid
-        path = state.store.file_path(record)
-        return Part(content_type=f"application/dicom; transfer-syntax={ts}", body=lambda p=path: open(p, "rb"),
+        return Part(content_type=f"application/dicom; transfer-syntax={ts}",
+                    body=lambda r=record: state.store.open(r),
                     content_location=url, length=record.size)
 
     # Transcoded when its turn comes (the parts are pulled lazily), so one instance at a time is

@@ -5,6 +5,12 @@ its own and only then committed to the index in one transaction, so a crash
 never leaves a half-stored instance visible.  At start-up, files the index
 does not reference (left by a crash between rename and commit) are removed.
 
+A file that an instance stored again or a delete supersedes is not removed at
+once: it is moved to ``retired/`` and removed after
+:data:`RETIRED_GRACE_SECONDS`.  A retrieve that listed the instance before the
+change (its parts are opened one after the other, while the body streams)
+still reads the bytes it announced, in this process or another one.
+
 Several processes may serve one store directory (multi-process WSGI serving):
 the index is SQLite in WAL mode, the hierarchy check runs inside the write
 transaction, and each process holds a shared lock on ``store.lock``.  Crash
@@ -22,6 +28,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 import uuid
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,6 +88,10 @@ def _fsync(path: Path) -> None:
 _COPY_CHUNK = 1 << 20
 #: Elements longer than this stay on disk while an instance is indexed.
 _DEFER_SIZE = 64 * 1024
+#: How long a superseded file stays readable in ``retired/`` for the responses that listed it.
+RETIRED_GRACE_SECONDS = 600.0
+#: The ``retired/`` directory is swept at most this often (per process).
+_SWEEP_INTERVAL = 30.0
 
 
 def _encapsulated_end(fh: BinaryIO, offset: int, size: int) -> int | None:
@@ -132,8 +143,9 @@ class DiskStore:
         self.root = Path(root)
         self.files_dir = self.root / "files"
         self.tmp_dir = self.root / "tmp"
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.retired_dir = self.root / "retired"
+        for directory in (self.files_dir, self.tmp_dir, self.retired_dir):
+            directory.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.root / "store.lock", os.O_RDWR | os.O_CREAT, 0o644)
         alone = self._try_exclusive()
         self.index = SqliteIndex(self.root / "index.sqlite")
@@ -142,6 +154,7 @@ class DiskStore:
         self._remove_tmp: weakref.finalize | None = None
         self._lock = threading.Lock()
         self._made_dirs: set[Path] = set()
+        self._last_sweep = 0.0
         if alone:
             if self.index.rebuilt:
                 _log.warning("index of %s had another schema version: re-indexed %d files", self.root,
@@ -185,9 +198,10 @@ class DiskStore:
 
     # -- crash recovery ----------------------------------------------------------------------
     def recover(self) -> int:
-        """Delete temporary files and files the index does not reference; returns how many."""
+        """Delete temporary files, retired files and files the index does not reference;
+        returns how many (no other process has the store open: no reader needs them)."""
         removed = 0
-        for leftover in self.tmp_dir.iterdir():
+        for leftover in [*self.tmp_dir.iterdir(), *self.retired_dir.iterdir()]:
             leftover.unlink(missing_ok=True)
             removed += 1
         known = self.index.all_paths()
@@ -291,7 +305,7 @@ class DiskStore:
                 final.unlink(missing_ok=True)
                 raise
             if old_path:
-                (self.root / old_path).unlink(missing_ok=True)
+                self._retire(old_path)
             return AddResult(record=record, replaced=old_path is not None)
         finally:
             self.discard(staged)
@@ -323,7 +337,32 @@ class DiskStore:
     def delete_instance(self, record: InstanceRecord) -> None:
         path = self.index.delete_instance(record.sop_instance_uid)
         if path:
-            (self.root / path).unlink(missing_ok=True)
+            self._retire(path)
+
+    def _retire(self, rel_path: str) -> None:
+        """Move a superseded file to ``retired/`` (its name is unique), then sweep old ones."""
+        retired = self.retired_dir / Path(rel_path).name
+        try:
+            os.replace(self.root / rel_path, retired)
+            os.utime(retired)  # the grace period runs from now
+        except FileNotFoundError:
+            pass
+        now = time.monotonic()
+        if now - self._last_sweep >= _SWEEP_INTERVAL:
+            self._last_sweep = now
+            self.sweep_retired()
+
+    def sweep_retired(self, grace: float = RETIRED_GRACE_SECONDS) -> int:
+        """Remove retired files older than ``grace`` seconds; returns how many."""
+        removed, limit = 0, time.time() - grace
+        for path in self.retired_dir.iterdir():
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # swept by another process
+                pass
+        return removed
 
     def delete_resource(self, level: str, oid: str) -> int:
         """Delete an Orthanc resource and everything below it; returns instances removed."""
@@ -338,9 +377,10 @@ class DiskStore:
         """Remove everything, then store ``files``; returns how many were stored."""
         with self._lock:
             self.index.clear()
-            shutil.rmtree(self.files_dir, ignore_errors=True)
+            for directory in (self.files_dir, self.retired_dir):
+                shutil.rmtree(directory, ignore_errors=True)
+                directory.mkdir(parents=True, exist_ok=True)
             self._made_dirs.clear()
-            self.files_dir.mkdir(parents=True, exist_ok=True)
             return sum(1 for f in files if self.add(f))
 
     def load(self, files: Iterable[str | Path]) -> int:
@@ -382,10 +422,21 @@ class DiskStore:
         return self.root / record.path
 
     def open(self, record: InstanceRecord) -> BinaryIO:
-        try:
-            return open(self.root / record.path, "rb")
-        except FileNotFoundError:
-            raise NotFound(f"instance {record.sop_instance_uid} was removed") from None
+        """The file ``record`` names, opened.
+
+        When the instance was stored again or deleted after ``record`` was
+        read, the superseded file is read from ``retired/`` (same bytes, same
+        size as announced); past its grace period, the instance's current file.
+        """
+        for candidate in (self.root / record.path, self.retired_dir / Path(record.path).name):
+            try:
+                return open(candidate, "rb")
+            except FileNotFoundError:
+                pass
+        current = self.index.instance_by_uid(record.sop_instance_uid)
+        if current is not None and current.path != record.path:
+            return self.open(current)
+        raise NotFound(f"instance {record.sop_instance_uid} was removed")
 
     def read_dataset(self, record: InstanceRecord, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
         with self.open(record) as fh:

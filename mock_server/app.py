@@ -21,6 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .config import Settings
+from .dicomweb.pixel_check import pixel_data_problem
 from .errors import HttpError, error_response
 from .faults import FaultInjector
 from .recorder import RequestRecorder
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None, store: DiskStore | None = None,
 
     settings = settings or Settings()
     store = store or DiskStore.temporary()
+    store.instance_check = pixel_data_problem if settings.check_pixel_data else None
     files = instance_files() if fixtures else []
     if files:
         store.load(files)

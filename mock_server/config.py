@@ -124,6 +124,8 @@ class Settings:
     max_results: int = 0
     faults: list[str] = field(default_factory=list)
     record_requests: bool = False
+    #: Decode the Pixel Data of every instance before storing it (``CheckPixelData``).
+    check_pixel_data: bool = True
     #: Worker processes serving the store (``--workers``); >1 means state shared only through the store.
     workers: int = 1
     dicomweb: DicomWebSettings = field(default_factory=DicomWebSettings)
@@ -247,6 +249,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<dict>") -> Settings:
         "SslEnabled": ("ssl_enabled", bool),
         "SslVerifyPeers": ("ssl_verify_peers", bool),
         "RecordRequests": ("record_requests", bool),
+        "CheckPixelData": ("check_pixel_data", bool),
     }
     for key, (attr, types) in simple.items():
         if key in raw:

@@ -70,6 +70,7 @@ def test_public_server_description_never_contains_the_password():
     ({"AuthenticationEnabled": True}, "AuthenticationEnabled"),
     ({"RegisteredUsers": {"alice": 3}}, "RegisteredUsers.alice"),
     ({"SslEnabled": True}, "SslEnabled"),
+    ({"CheckPixelData": "no"}, "CheckPixelData"),
 ])
 def test_bad_values_name_the_key(raw, key):
     with pytest.raises(ConfigError) as info:

@@ -186,27 +186,46 @@ def rle_overrun() -> bytes:
     return out.getvalue()
 
 
-def test_pixel_data_a_decoder_panics_on_is_answered_with_a_reason(limited_app: MockApp) -> None:
+def test_pixel_data_a_decoder_panics_on_is_refused_by_stow(limited_app: MockApp) -> None:
     """pylibjpeg-rle panics (pyo3 PanicException, a BaseException) on an overrunning RLE segment.
 
-    STOW-RS stores such an instance (Pixel Data is not decoded on storage); frames and rendered
-    must then answer with a one-line reason instead of letting the panic escape the app
-    (the fix belongs in mock_server/dicomweb/transcoding.py decode_frames; see the report).
+    STOW-RS decodes Pixel Data before storing (``CheckPixelData``), so the instance is refused
+    with failure 0xC000 and the reason in a Warning header; nothing is stored.
     """
-    data = rle_overrun()
-    client = Client(limited_app)
-    r = client.post(ROOT + "studies", data=stow_body([data]),
-                    headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
-    assert r.status_code == 200, r.get_data()[:300]
-    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    url = f"{ROOT}studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
-    for tail, accept in (("/frames/1", 'multipart/related; type="application/octet-stream"'),
-                         ("/rendered", "image/png"), ("/thumbnail", "image/jpeg")):
-        try:
-            r = client.get(url + tail, headers={"Accept": accept})
-        except BaseException as exc:  # noqa: B036 - the panic is what this test is about
-            pytest.fail(f"GET {tail}: {type(exc).__name__} escaped the application: {exc}")
-        assert_one_line_error(r.status_code, r.headers.get("Content-Type"), r.get_data())
+    r = post_instance(Client(limited_app), rle_overrun())
+    assert r.status_code == 400, r.get_data()[:300]
+    assert "cannot be decoded" in r.headers["Warning"]
+    assert limited_app.store.counts()["instances"] == 0
+
+
+def test_pixel_data_a_decoder_panics_on_is_answered_with_a_reason() -> None:
+    """With ``CheckPixelData`` off the instance is stored; frames, rendered and thumbnail then
+    answer with a one-line reason instead of letting the panic escape the app
+    (the fix is in mock_server/dicomweb/transcoding.py decode_frames).
+    """
+    app = create_app(parse_config({"CheckPixelData": False}), fixtures=False)
+    try:
+        data = rle_overrun()
+        client = Client(app)
+        r = post_instance(client, data)
+        assert r.status_code == 200, r.get_data()[:300]
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        url = (f"{ROOT}studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+               f"/instances/{ds.SOPInstanceUID}")
+        for tail, accept in (("/frames/1", 'multipart/related; type="application/octet-stream"'),
+                             ("/rendered", "image/png"), ("/thumbnail", "image/jpeg")):
+            try:
+                r = client.get(url + tail, headers={"Accept": accept})
+            except BaseException as exc:  # noqa: B036 - the panic is what this test is about
+                pytest.fail(f"GET {tail}: {type(exc).__name__} escaped the application: {exc}")
+            assert_one_line_error(r.status_code, r.headers.get("Content-Type"), r.get_data())
+    finally:
+        app.store.close()
+
+
+def post_instance(client: Client, data: bytes):
+    return client.post(ROOT + "studies", data=stow_body([data]),
+                       headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
 
 
 @pytest.mark.parametrize("header", ["Host", "X-Forwarded-Host"])

@@ -13,11 +13,16 @@ The answer is the Store Instances Response Module (PS3.18 Annex I):
 
 A SOP Instance UID sent again in the same series replaces the stored copy
 (documented choice: STOW is idempotent for an unchanged hierarchy).
+
+The Store Instances Response Module has a Failure Reason code but no text, so
+the reason each part was refused is also sent as a ``Warning: 299`` header
+(the form PS3.18 8.1.3 uses for QIDO) and logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from typing import IO, Any
@@ -37,6 +42,10 @@ _JSON = Offer(media_type="application/dicom+json")
 _XML = Offer(media_type="application/dicom+xml")
 _XML_MULTIPART = Offer(media_type="multipart/related", part_type="application/dicom+xml")
 _ACCEPTED_PART_TYPES = {"application/dicom"}
+#: At most this many Warning headers (one per refused part) are sent.
+MAX_WARNINGS = 10
+
+_log = logging.getLogger(__name__)
 
 
 def _us(value: int) -> dict[str, Any]:
@@ -66,6 +75,12 @@ def _peek_uids(part) -> tuple[str, str]:
         return str(ds.get("SOPClassUID", "") or ""), str(ds.get("SOPInstanceUID", "") or "")
     except Exception:  # unreadable: the failure is reported without UIDs
         return "", ""
+
+
+def _warning(host: str, text: str) -> str:
+    """A ``Warning: 299`` value (RFC 7234 5.5) carrying ``text`` as a quoted, one-line ASCII string."""
+    clean = " ".join(text.split()).replace("\\", "/").replace('"', "'")
+    return f'299 {host}: "{clean.encode("ascii", "replace").decode()[:400]}"'
 
 
 def _spool_dir(state) -> str | None:
@@ -116,11 +131,14 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     failed: list[dict[str, Any]] = []
     other_failures: list[dict[str, Any]] = []
     conflicts = 0
+    reasons: list[str] = []  # why each part was refused, in order
 
     def refused(sop_class: str, sop_uid: str, exc: InvalidInstance | InstanceConflict) -> None:
         nonlocal conflicts
         if isinstance(exc, InstanceConflict):  # hierarchy or target-study mismatch
             conflicts += 1
+        reasons.append(f"instance {sop_uid or '(unreadable SOP Instance UID)'} refused "
+                       f"(0x{exc.failure_code:04X}): {exc}")
         failed.append({"00081150": _ui(sop_class), "00081155": _ui(sop_uid), "00081197": _us(exc.failure_code)})
 
     def commit(staged: Any) -> None:
@@ -152,6 +170,8 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
                 ctype = (part.content_type or "").split(";")[0].strip().lower()
                 if ctype not in _ACCEPTED_PART_TYPES:
                     other_failures.append({"00081197": _us(0xC000)})
+                    reasons.append(f"a part of type {ctype or '(none)'} was ignored: only application/dicom "
+                                   "parts are stored")
                     continue
                 try:
                     with part.open() as fh:
@@ -172,6 +192,7 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
             reason = TRUNCATED_BODY if isinstance(exc, ClientDisconnected) else f"malformed multipart body: {exc}"
             raise HttpError(400, reason) from None
         other_failures.append({"00081197": _us(0xC000)})
+        reasons.append(f"the body broke after {len(referenced)} stored instance(s): {exc}")
     finally:
         if pending is not None:  # an unexpected error: the staged instance is dropped
             state.store.discard(pending)
@@ -204,9 +225,18 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
         status = 400
     if offer.media_type == "application/dicom+json":
         body = json.dumps(module, ensure_ascii=False).encode("utf-8")
-        return Response(body, status=status, content_type="application/dicom+json")
-    if offer is _XML_MULTIPART:
+        response = Response(body, status=status, content_type="application/dicom+json")
+    elif offer is _XML_MULTIPART:
         # The client accepts only multipart/related; type="application/dicom+xml": one part.
         part = Part(content_type="application/dicom+xml", body=json_to_xml(module))
-        return multipart_response([part], "application/dicom+xml", status=status)
-    return Response(json_to_xml(module), status=status, content_type="application/dicom+xml")
+        response = multipart_response([part], "application/dicom+xml", status=status)
+    else:
+        response = Response(json_to_xml(module), status=status, content_type="application/dicom+xml")
+    for reason in reasons:
+        _log.warning("STOW-RS: %s", reason)
+    for reason in reasons[:MAX_WARNINGS]:
+        response.headers.add("Warning", _warning(request.host, reason))
+    if len(reasons) > MAX_WARNINGS:
+        response.headers.add("Warning", _warning(request.host, f"{len(reasons) - MAX_WARNINGS} more part(s) "
+                                                               "refused; the server log lists them"))
+    return response

@@ -146,7 +146,10 @@ def retrieve_instances(state, request: Request, study: str, series: str | None =
         parts: Iterable[Part] = [_instance_part(state, base, r, target) for r in records]
     else:
         parts = (_instance_part(state, base, r, target) for r in records)
-    return multipart_response(parts, "application/dicom", None if target == "*" else target)
+    try:  # the first part is produced before the status line is sent
+        return multipart_response(parts, "application/dicom", None if target == "*" else target)
+    except TranscodeError as exc:
+        raise HttpError(exc.status, exc.reason) from None
 
 
 # -- metadata --------------------------------------------------------------------------------------
@@ -231,8 +234,8 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
             payloads = [frame_ops.native_frame(ds, n) for n in numbers]
         else:
             payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
-    except frame_ops.TranscodeError as exc:
-        raise HttpError(406, str(exc)) from None
+    except frame_ops.TranscodeError as exc:  # 406, or 500 for stored data that cannot be decoded
+        raise HttpError(exc.status, exc.reason) from None
     if choice.offer.media_type == "application/octet-stream":
         if len(payloads) != 1:
             raise HttpError(406, "application/octet-stream without multipart can carry one frame only")

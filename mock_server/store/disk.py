@@ -34,7 +34,7 @@ import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
 import pydicom
 from pydicom.dataelem import RawDataElement
@@ -88,6 +88,12 @@ def _fsync(path: Path) -> None:
 _COPY_CHUNK = 1 << 20
 #: Elements longer than this stay on disk while an instance is indexed.
 _DEFER_SIZE = 64 * 1024
+#: Groups whose elements may not appear in a stored data set, and why.
+_NOT_IN_DATA_SETS = {
+    0x0000: "Command elements (group 0000) belong to DIMSE messages (PS3.7 annex E), not to data sets",
+    0x0002: "File Meta Information elements (group 0002) belong in the File Meta header (PS3.10 7.1)",
+    **{group: f"group {group:04X} may not be used (PS3.5 7.8.1)" for group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF)},
+}
 #: How long a superseded file stays readable in ``retired/`` for the responses that listed it.
 RETIRED_GRACE_SECONDS = 600.0
 #: The ``retired/`` directory is swept at most this often (per process).
@@ -155,6 +161,8 @@ class DiskStore:
         self._lock = threading.Lock()
         self._made_dirs: set[Path] = set()
         self._last_sweep = 0.0
+        #: Extra check of a parsed instance of a given size: why it is refused, or None.
+        self.instance_check: Callable[[pydicom.Dataset, int], str | None] | None = None
         if alone:
             if self.index.rebuilt:
                 _log.warning("index of %s had another schema version: re-indexed %d files", self.root,
@@ -256,9 +264,10 @@ class DiskStore:
             if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
                 raise InvalidInstance("the instance has no File Meta Information with a Transfer Syntax UID",
                                       0xC000)
-            if any(tag.group == 0x0002 for tag in ds.keys()):
-                raise InvalidInstance("the data set holds File Meta Information elements (group 0002) "
-                                      "outside the File Meta header (PS3.10 7.1)", 0xC000)
+            misplaced = next((tag for tag in ds.keys() if tag.group in _NOT_IN_DATA_SETS), None)
+            if misplaced is not None:
+                raise InvalidInstance(f"the data set holds element {Tag(misplaced)}: "
+                                      f"{_NOT_IN_DATA_SETS[misplaced.group]}", 0xC000)
             try:
                 _check_complete(ds, parsed, size)
                 extracted = extract(ds)
@@ -273,6 +282,9 @@ class DiskStore:
                 raise InstanceConflict(
                     f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
                     f"{expected_study_uid}", 0xA900)
+            problem = self.instance_check(ds, size) if self.instance_check is not None else None
+            if problem:
+                raise InvalidInstance(problem.splitlines()[0][:300], 0xC000)
         except BaseException:
             if synced is not None:
                 synced.exception()  # the file is not removed under a running fsync

@@ -5,8 +5,9 @@
   RFC 7230 4.1); the server keeps answering.
 * A STOW-RS body cut before its Content-Length lists what it stored (PS3.18 10.5.3, Annex I).
 * Broken chunked framing is a 400 with a reason; a stalled client holds its own thread only.
-* Instances the store cannot index, and stored Pixel Data a decoder panics on, are answered
-  with a reason (PS3.18 8.5), not with an exception escaping the application.
+* Instances the store cannot index, and Pixel Data a decoder panics on, are refused by STOW-RS
+  with a reason; stored anyway (``CheckPixelData: false``), such Pixel Data is answered with a
+  reason (PS3.18 8.5), not with an exception escaping the application.
 * A host name with a label over 63 characters (RFC 1035 2.3.4) in ``Host`` or
   ``X-Forwarded-Host`` is not a 5xx.
 """
@@ -157,8 +158,8 @@ def test_a_stalled_client_does_not_block_the_others(limited_app: MockApp) -> Non
 def test_an_instance_pydicom_cannot_index_is_refused_with_a_reason(limited_app: MockApp) -> None:
     """StudyDate with the VR "AA" (a flipped byte): failure 0xC000 (PS3.18 I.2.2), not a 500.
 
-    Found by the fuzzer; the fix belongs in mock_server/store (see the fuzz report): pydicom
-    converts values lazily, so ``extract`` raised NotImplementedError past the store's checks.
+    Found by the fuzzer; fixed in mock_server/store: pydicom converts values lazily, so
+    ``extract`` raised NotImplementedError past the store's checks.
     """
     data = fixture_bytes("wang-ct-001.dcm")
     broken = data.replace(b"\x08\x00\x20\x00DA", b"\x08\x00\x20\x00AA", 1)
@@ -233,7 +234,7 @@ def post_instance(client: Client, data: bytes):
 def test_overlong_host_names_are_not_5xx(fixture_app: MockApp, manifest, header: str, value: str) -> None:
     """A host label over 63 characters (RFC 1035 2.3.4) is refused (4xx) or ignored, never a 5xx.
 
-    Found by the fuzzer; the fixes belong in mock_server/app.py (``Host``: werkzeug's BadHost is
+    Found by the fuzzer; fixed in mock_server/app.py (``Host``: werkzeug's BadHost is
     raised by ``bind_to_environ`` outside the try of ``dispatch``) and mock_server/urls.py
     (``X-Forwarded-Host`` passes ``_HOST_RE`` and then breaks the IDNA encoding of Content-Location).
     """
@@ -255,8 +256,7 @@ def test_an_instance_stored_by_stow_can_be_retrieved_again(limited_app: MockApp)
     Information there and reads (0002,0013) into the data set.  Found by the fuzzer: the store
     accepted it (200) and every WADO-RS retrieve needing a transcode then failed with a 500, or
     broke its multipart body when the instance was not the first part.  Group 0002 belongs to
-    the File Meta Information only (PS3.10 7.1), so the store should refuse it (0xC000); the
-    fix belongs in mock_server/store (see the report).
+    the File Meta Information only (PS3.10 7.1), so the store refuses it (0xC000).
     """
     data = fixture_bytes("doe-mr-t2-003.dcm")
     at = data.find(b"\x02\x00\x12\x00UI")

@@ -22,8 +22,9 @@ from .transcoding import TranscodeError, decode_frames, transfer_syntax_of
 
 __all__ = ["CHECKED_INSTANCE_MAX", "pixel_data_problem"]
 
-#: An instance larger than this (bytes) is stored without decoding its Pixel Data first.
-CHECKED_INSTANCE_MAX = 256 * 1024 * 1024
+#: An instance larger than this (bytes) is stored without decoding its Pixel Data first:
+#: decoding holds the whole element in memory, and a STOW must stay within bounded memory.
+CHECKED_INSTANCE_MAX = 64 * 1024 * 1024
 
 _PIXEL_DATA = 0x7FE00010
 

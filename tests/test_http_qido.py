@@ -489,7 +489,6 @@ def test_non_ascii_names_round_trip_and_match(client, manifest, pid):
 # -------------------------------------------------------------------------------------- failure answers
 
 @pytest.mark.parametrize("path,query", [
-    ("studies", "NoSuchKeyword=1"),
     ("studies", "limit=-1"),
     ("studies", "limit=ten"),
     ("studies", "offset=1.5"),
@@ -509,6 +508,18 @@ def test_non_ascii_names_round_trip_and_match(client, manifest, pid):
 ])
 def test_invalid_parameters_answer_400(client, path, query):
     assert_bad_request(get(client, path, query))
+
+
+def test_unsupported_parameters_are_ignored_with_a_warning(client, manifest):
+    """PS3.18 8.3: unsupported Query Parameters are ignored; the response may warn about them."""
+    patient = manifest["studies"][0]["PatientID"]
+    expected = count(client, "studies", {"PatientID": patient})
+    r = get(client, "studies", [("PatientID", patient), ("vendorExtension", "1"), ("PatientNam", "X")])
+    assert r.status_code == 200
+    assert len(json.loads(r.get_data())) == expected
+    warnings = r.headers.getlist("Warning")
+    assert len(warnings) == 2 and all(w.startswith("299 ") for w in warnings)
+    assert "'vendorExtension'" in warnings[0] and "'PatientNam'" in warnings[1]
 
 
 def test_no_match_is_204_without_body(client):

@@ -37,7 +37,7 @@ from pydicom.datadict import dictionary_VR, get_private_entry, keyword_for_tag, 
 from . import matching
 from .qido_attributes import ie_of, is_anywhere_attribute, qido_level_of, resource_info
 
-__all__ = ["QidoQueryError", "Filter", "QidoQuery", "parse_qido", "parse_attribute_path"]
+__all__ = ["QidoQueryError", "UnsupportedParameter", "Filter", "QidoQuery", "parse_qido", "parse_attribute_path"]
 
 _TIMEZONE_OFFSET, _SPECIFIC_CHARSET = 0x00080201, 0x00080005
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
@@ -59,6 +59,14 @@ class QidoQueryError(ValueError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class UnsupportedParameter(QidoQueryError):
+    """A parameter name that is no search parameter and names no attribute.
+
+    As a match parameter it is ignored (PS3.18 8.3); as an ``includefield`` value it
+    is an invalid value of a supported parameter (400).
+    """
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class QidoQuery:
     fuzzy: bool
     private_creators: dict[int, str] = field(default_factory=dict)  # top-level creator tag -> creator
     timezone_offset: int | None = None  # minutes, from Timezone Offset From UTC (0008,0201)
+    #: Why each unsupported parameter was ignored (PS3.18 8.3: "shall ignore", may warn).
+    ignored: list[str] = field(default_factory=list)
 
     def leaf_filters(self) -> list[Filter]:
         """Every non-sequence key, sequence keys replaced by their item keys."""
@@ -155,8 +165,8 @@ def parse_attribute_path(name: str) -> tuple[int, ...]:
             found = tag_for_keyword(part) if part.isidentifier() else None
             if found is None:
                 where = f" in {name!r}" if "." in name else ""
-                raise QidoQueryError(f"unknown query parameter {part!r}{where}: neither a search parameter, "
-                                     "a DICOM keyword nor an 8-hex-digit tag")
+                raise UnsupportedParameter(f"{part!r}{where} is neither a search parameter, a DICOM keyword "
+                                           "nor an 8-hex-digit tag")
             tag = found
         group, element = tag >> 16, tag & 0xFFFF
         if ie_of(tag) is None or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
@@ -347,6 +357,7 @@ def parse_qido(resource: str, args: Iterable[tuple[str, str]]) -> QidoQuery:
     matches: list[tuple[str, tuple[int, ...], str]] = []
     creators: dict[tuple[tuple[int, ...], int], str] = {}
     seen: dict[tuple[int, ...], str] = {}
+    ignored: list[str] = []
     for name, value in args:
         param = name.lower()
         if param in _PARAMS:
@@ -378,7 +389,11 @@ def parse_qido(resource: str, args: Iterable[tuple[str, str]]) -> QidoQuery:
                     raise QidoQueryError(f"fuzzymatching={value!r}: expected true or false (PS3.18 8.3.4.2)")
                 fuzzy = value.lower() == "true"
             continue
-        path = parse_attribute_path(name)
+        try:
+            path = parse_attribute_path(name)
+        except UnsupportedParameter as exc:
+            ignored.append(f"query parameter {name!r} ignored: {exc.reason}")
+            continue
         if path in seen:
             raise QidoQueryError(f"{name}: attribute {_label(path[-1])} appears more than once "
                                  f"(also as {seen[path]!r}; PS3.18 8.3.4.1)")
@@ -418,11 +433,14 @@ def parse_qido(resource: str, args: Iterable[tuple[str, str]]) -> QidoQuery:
 
     includes: set[int] | str = "all" if include_all else set()
     for item in include_names:
-        path = parse_attribute_path(item)
+        try:
+            path = parse_attribute_path(item)
+        except UnsupportedParameter as exc:  # a supported parameter with an invalid value (8.3)
+            raise QidoQueryError(f"includefield={item!r}: {exc.reason}") from None
         _resolve(f"includefield={item}", path, creators)
         assert isinstance(includes, set)
         includes.add(path[0])
     top_creators = {tag: value for (prefix, tag), value in creators.items() if not prefix}
     return QidoQuery(resource=resource, level=info.level, filters=_combine_date_time(_group(leaves, 0)),
                      includefields=includes, limit=limit, offset=offset or 0, fuzzy=bool(fuzzy),
-                     private_creators=top_creators, timezone_offset=timezone)
+                     private_creators=top_creators, timezone_offset=timezone, ignored=ignored)

@@ -58,3 +58,14 @@ def reading_body(state) -> Iterator[None]:
             from None
     except ClientDisconnected:
         raise HttpError(400, TRUNCATED_BODY) from None
+
+
+#: At most this many Warning headers (one per ignored parameter or refused part) are sent.
+MAX_WARNINGS = 10
+
+
+def warning_value(host: str, text: str) -> str:
+    """A ``Warning: 299`` value (RFC 7234 5.5, as PS3.18 8.3.4.4.1 uses it) carrying ``text``
+    as a quoted, one-line ASCII string."""
+    clean = " ".join(text.split()).replace("\\", "/").replace('"', "'")
+    return f'299 {host}: "{clean.encode("ascii", "replace").decode()[:400]}"'

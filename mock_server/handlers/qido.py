@@ -32,7 +32,7 @@ from ..dicomweb.qido_query import QidoQueryError, parse_qido
 from ..errors import HttpError
 from ..store.base import SearchScope
 from ..urls import dicomweb_base
-from .common import multipart_response
+from .common import MAX_WARNINGS, multipart_response, warning_value
 
 _JSON = Offer(media_type="application/dicom+json")
 _PLAIN_JSON = Offer(media_type="application/json")
@@ -134,11 +134,12 @@ def _search(state, request: Request, resource: str, study: str | None = None,
     result = state.store.search(SearchScope(query.level, study, series), query.filters, limit=limit,
                                 offset=query.offset, case_sensitive_pn=state.settings.dicomweb.qido_case_sensitive,
                                 fuzzy=query.fuzzy)
-    headers: dict[str, str] = {}
+    headers = [("Warning", warning_value(request.host, reason)) for reason in query.ignored[:MAX_WARNINGS]]
     if result.more_available:
         # 8.3.4.4.1 names the count: "There are <remaining> additional results that can be requested"
         remaining = result.remaining
-        headers["Warning"] = f'299 {request.host}: "There are {remaining} additional results that can be requested"'
+        headers.append(("Warning", warning_value(request.host, f"There are {remaining} additional results "
+                                                               "that can be requested")))
     if not result.matches:
         response = Response(status=204, headers=headers)
         del response.headers["Content-Type"]  # no payload, no media type (table 10.6.3-2)

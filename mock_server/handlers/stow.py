@@ -36,14 +36,13 @@ from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
 from ..errors import HttpError
 from ..store.base import InstanceConflict, InvalidInstance
 from ..urls import dicomweb_base
-from .common import TRUNCATED_BODY, check_no_content_coding, multipart_response, reading_body
+from .common import (MAX_WARNINGS, TRUNCATED_BODY, check_no_content_coding, multipart_response, reading_body,
+                     warning_value)
 
 _JSON = Offer(media_type="application/dicom+json")
 _XML = Offer(media_type="application/dicom+xml")
 _XML_MULTIPART = Offer(media_type="multipart/related", part_type="application/dicom+xml")
 _ACCEPTED_PART_TYPES = {"application/dicom"}
-#: At most this many Warning headers (one per refused part) are sent.
-MAX_WARNINGS = 10
 
 _log = logging.getLogger(__name__)
 
@@ -75,12 +74,6 @@ def _peek_uids(part) -> tuple[str, str]:
         return str(ds.get("SOPClassUID", "") or ""), str(ds.get("SOPInstanceUID", "") or "")
     except Exception:  # unreadable: the failure is reported without UIDs
         return "", ""
-
-
-def _warning(host: str, text: str) -> str:
-    """A ``Warning: 299`` value (RFC 7234 5.5) carrying ``text`` as a quoted, one-line ASCII string."""
-    clean = " ".join(text.split()).replace("\\", "/").replace('"', "'")
-    return f'299 {host}: "{clean.encode("ascii", "replace").decode()[:400]}"'
 
 
 def _spool_dir(state) -> str | None:
@@ -235,8 +228,8 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     for reason in reasons:
         _log.warning("STOW-RS: %s", reason)
     for reason in reasons[:MAX_WARNINGS]:
-        response.headers.add("Warning", _warning(request.host, reason))
+        response.headers.add("Warning", warning_value(request.host, reason))
     if len(reasons) > MAX_WARNINGS:
-        response.headers.add("Warning", _warning(request.host, f"{len(reasons) - MAX_WARNINGS} more part(s) "
+        response.headers.add("Warning", warning_value(request.host, f"{len(reasons) - MAX_WARNINGS} more part(s) "
                                                                "refused; the server log lists them"))
     return response

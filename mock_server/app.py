@@ -207,8 +207,9 @@ def create_app(settings: Settings | None = None, store: DiskStore | None = None,
 
     settings = settings or Settings()
     store = store or DiskStore.temporary()
-    store.instance_check = pixel_data_problem if settings.check_pixel_data else None
     files = instance_files() if fixtures else []
     if files:
         store.load(files)
+    # After seeding: our own fixtures need no decoding; what arrives over HTTP does.
+    store.instance_check = pixel_data_problem if settings.check_pixel_data else None
     return MockApp(AppState(settings=settings, store=store, fixture_files=files))

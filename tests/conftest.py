@@ -1,6 +1,7 @@
 """Shared pytest fixtures for the mock server's HTTP tests.
 
 * ``manifest`` - the fixture data set's ground truth (``fixtures/manifest.json``).
+* ``files`` - fixture file name -> path of the generated instances.
 * ``fixture_app`` - one app with the fixtures loaded, shared by the whole session:
   use it for read-only requests only.
 * ``client`` - a :class:`werkzeug.test.Client` on ``fixture_app``.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -43,6 +45,12 @@ Client.open = _open_with_accept  # type: ignore[method-assign]
 def manifest() -> dict[str, Any]:
     """The fixture manifest (ground truth)."""
     return fixtures.load_manifest()
+
+
+@pytest.fixture(scope="session")
+def files(manifest) -> dict[str, Path]:
+    """Fixture file name -> path (generated, and checked against the manifest, on first use)."""
+    return {p.name: p for p in fixtures.instance_files()}
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,12 @@ def stow_body(files: list[bytes]) -> bytes:
     return b"".join(b"--b\r\nContent-Type: application/dicom\r\n\r\n" + f + b"\r\n" for f in files) + b"--b--\r\n"
 
 
+def post_instance(client: Client, data: bytes):
+    """STOW-RS of one instance, answered in JSON."""
+    return client.post(ROOT + "studies", data=stow_body([data]),
+                       headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
+
+
 def chunked(body: bytes, size: int = 8192) -> bytes:
     """RFC 7230 4.1 chunked coding of ``body``."""
     out = b"".join(b"%x\r\n" % len(body[i:i + size]) + body[i:i + size] + b"\r\n" for i in range(0, len(body), size))
@@ -165,8 +171,7 @@ def test_an_instance_pydicom_cannot_index_is_refused_with_a_reason(limited_app: 
     broken = data.replace(b"\x08\x00\x20\x00DA", b"\x08\x00\x20\x00AA", 1)
     assert broken != data
     client = Client(limited_app)
-    r = client.post(ROOT + "studies", data=stow_body([broken]),
-                    headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
+    r = post_instance(client, broken)
     assert r.status_code == 400, r.get_data()[:300]
     assert json.loads(r.get_data())[FAILED_SEQ]["Value"][0][FAILURE_REASON]["Value"] == [0xC000]
     r = client.post("/instances", data=broken)
@@ -224,11 +229,6 @@ def test_pixel_data_a_decoder_panics_on_is_answered_with_a_reason() -> None:
         app.store.close()
 
 
-def post_instance(client: Client, data: bytes):
-    return client.post(ROOT + "studies", data=stow_body([data]),
-                       headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
-
-
 @pytest.mark.parametrize("header", ["Host", "X-Forwarded-Host"])
 @pytest.mark.parametrize("value", ["a" * 64, "a" * 100_000, "a." * 200], ids=["label64", "100kB", "400chars"])
 def test_overlong_host_names_are_not_5xx(fixture_app: MockApp, manifest, header: str, value: str) -> None:
@@ -262,8 +262,7 @@ def test_an_instance_stored_by_stow_can_be_retrieved_again(limited_app: MockApp)
     at = data.find(b"\x02\x00\x12\x00UI")
     broken = data[:at] + b"\x12" + data[at + 1:]
     client = Client(limited_app)
-    r = client.post(ROOT + "studies", data=stow_body([broken]),
-                    headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
+    r = post_instance(client, broken)
     if r.status_code == 400:  # refused: nothing stored
         assert json.loads(r.get_data())[FAILED_SEQ]["Value"][0][FAILURE_REASON]["Value"] == [0xC000]
         assert limited_app.store.counts()["instances"] == 0

@@ -16,7 +16,6 @@ import pytest
 from lxml import etree
 from werkzeug.test import Client
 
-import fixtures
 from conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
 from mock_server.dicomweb.media_types import parse_media_type
 from mock_server.dicomweb.multipart import get_boundary, iter_multipart
@@ -33,12 +32,6 @@ SOP_CLASS, SOP_INSTANCE = "00081150", "00081155"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-@pytest.fixture(scope="module")
-def files(manifest) -> dict[str, Path]:
-    """Fixture file name -> path."""
-    return {p.name: p for p in fixtures.instance_files()}
-
 
 @pytest.fixture(scope="module")
 def by_file(manifest) -> dict[str, dict[str, Any]]:

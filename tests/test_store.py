@@ -14,18 +14,12 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-import fixtures
 from mock_server.dicomweb.qido_query import parse_qido
 from mock_server.store.base import InstanceConflict, InvalidInstance, NotFound, SearchScope
 from mock_server.store.disk import DiskStore
 from mock_server.store.sqlite_index import SqliteIndex
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def files() -> dict[str, Path]:
-    return {p.name: p for p in fixtures.instance_files()}
 
 
 @pytest.fixture(scope="module")

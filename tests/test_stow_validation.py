@@ -21,7 +21,6 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from werkzeug.test import Client
 
-import fixtures
 from mock_server.app import create_app
 from mock_server.config import parse_config
 
@@ -32,11 +31,6 @@ ACCEPT_RENDERED = {"Accept": "image/png"}
 
 # pydicom guesses the VR encoding from the first element, which is group 0000 in one test
 pytestmark = pytest.mark.filterwarnings("ignore:Expected implicit VR:UserWarning")
-
-
-@pytest.fixture(scope="module")
-def files(manifest) -> dict[str, Path]:
-    return {p.name: p for p in fixtures.instance_files()}
 
 
 def _bytes(ds: pydicom.Dataset) -> bytes:
@@ -94,6 +88,20 @@ def test_undecodable_pixel_data_is_refused_with_a_reason(empty_app, files, name)
     assert reason == 0xC000
     assert "cannot be decoded" in text and "\n" not in text
     assert empty_app.store.counts()["instances"] == 0
+
+
+def test_a_syntax_without_a_decoder_is_stored_as_is(empty_app, files):
+    """Pixel Data in a syntax no installed decoder reads (here MPEG2 Main Profile) cannot be
+    checked; it is stored and served as stored (PS3.18 8.7.3: transfer-syntax=*)."""
+    ds = pydicom.dcmread(files["doe-mr-t2-003.dcm"])
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+    data = _bytes(ds)
+    c = Client(empty_app)
+    assert _stow(c, data).status_code == 200
+    url = (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+           f"/instances/{ds.SOPInstanceUID}")
+    r = c.get(url, headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+    assert r.status_code == 200 and data in r.get_data()
 
 
 def test_intact_compressed_instances_are_accepted(empty_app, files):

@@ -20,7 +20,7 @@ __all__ = [
     "STUDY_SERIES_INSTANCES", "ALL_INSTANCES", "RESOURCES", "ResourceInfo", "resource_info",
     "resource_for", "level_of", "ie_of", "qido_level_of", "is_anywhere_attribute",
     "default_return_tags", "includable_levels", "REQUIRED_MATCHING", "STUDY_RETURN_TAGS",
-    "SERIES_RETURN_TAGS", "INSTANCE_RETURN_TAGS",
+    "SERIES_RETURN_TAGS", "INSTANCE_RETURN_TAGS", "RESERVED_GROUPS",
 ]
 
 #: QIDO-RS result levels (PS3.18 10.6.1-4 "IE Level" columns).
@@ -207,6 +207,10 @@ REQUIRED_MATCHING: dict[str, tuple[tuple[int, ...], ...]] = {
                (0x00400275, 0x00400009), (0x00400275, 0x00401001)),
     "instance": ((0x00080016,), (0x00080018,), (0x00200013,)),
 }
+
+
+#: Groups no data set element may use (PS3.5 7.8.1).
+RESERVED_GROUPS = frozenset({0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF})
 
 
 def _not_an_attribute(tag: int) -> bool:

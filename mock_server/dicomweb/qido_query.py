@@ -35,7 +35,7 @@ from typing import Iterable
 from pydicom.datadict import dictionary_VR, get_private_entry, keyword_for_tag, tag_for_keyword
 
 from . import matching
-from .qido_attributes import ie_of, is_anywhere_attribute, qido_level_of, resource_info
+from .qido_attributes import RESERVED_GROUPS, ie_of, is_anywhere_attribute, qido_level_of, resource_info
 
 __all__ = ["QidoQueryError", "UnsupportedParameter", "Filter", "QidoQuery", "parse_qido", "parse_attribute_path"]
 
@@ -169,7 +169,7 @@ def parse_attribute_path(name: str) -> tuple[int, ...]:
                                            "nor an 8-hex-digit tag")
             tag = found
         group, element = tag >> 16, tag & 0xFFFF
-        if ie_of(tag) is None or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
+        if ie_of(tag) is None or group in RESERVED_GROUPS:
             raise QidoQueryError(f"{name!r}: ({group:04X},{element:04X}) is not a data set attribute")
         if _is_private(tag) and not _is_creator(tag) and element < 0x1000:
             raise QidoQueryError(f"{name!r}: ({group:04X},{element:04X}) is not a valid private tag")

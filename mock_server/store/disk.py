@@ -41,6 +41,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
+from ..dicomweb.qido_attributes import RESERVED_GROUPS
 from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
                    SearchScope, StoreError)
 from .extract import Extracted, extract
@@ -92,7 +93,7 @@ _DEFER_SIZE = 64 * 1024
 _NOT_IN_DATA_SETS = {
     0x0000: "Command elements (group 0000) belong to DIMSE messages (PS3.7 annex E), not to data sets",
     0x0002: "File Meta Information elements (group 0002) belong in the File Meta header (PS3.10 7.1)",
-    **{group: f"group {group:04X} may not be used (PS3.5 7.8.1)" for group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF)},
+    **{group: f"group {group:04X} may not be used (PS3.5 7.8.1)" for group in RESERVED_GROUPS},
 }
 #: How long a superseded file stays readable in ``retired/`` for the responses that listed it.
 RETIRED_GRACE_SECONDS = 600.0

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
-from mock_server.app import create_app  # noqa: E402
-from mock_server.config import Settings, load_config  # noqa: E402
-from mock_server.store.disk import DiskStore  # noqa: E402
+from dicomweb_mock.app import create_app  # noqa: E402
+from dicomweb_mock.config import Settings, load_config  # noqa: E402
+from dicomweb_mock.store.disk import DiskStore  # noqa: E402
 
 _lock = threading.Lock()
 _stats: list[pstats.Stats] = []

@@ -130,7 +130,7 @@ class OrthancProcess:
 
 def mock_supports_workers() -> bool:
     """Whether ``python3 -m mock_server --help`` lists ``--workers``."""
-    done = subprocess.run([sys.executable, "-m", "mock_server", "--help"], cwd=ROOT, stdout=subprocess.PIPE,
+    done = subprocess.run([sys.executable, "-m", "dicomweb_mock", "--help"], cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     return "--workers" in done.stdout
 
@@ -153,7 +153,7 @@ class MockProcess:
         if self.profile is not None:
             cmd = [sys.executable, str(PROFILE_RUNNER), "--profile", str(self.profile), *args]
         else:
-            cmd = [sys.executable, "-m", "mock_server", *args]
+            cmd = [sys.executable, "-m", "dicomweb_mock", *args]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -19,9 +19,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import fixtures  # noqa: E402
-from mock_server.app import create_app  # noqa: E402
-from mock_server.threaded import serve_in_thread  # noqa: E402
+import dicomweb_fixtures as fixtures  # noqa: E402
+from dicomweb_mock.app import create_app  # noqa: E402
+from dicomweb_mock.threaded import serve_in_thread  # noqa: E402
 
 
 def main() -> int:

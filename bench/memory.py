@@ -126,7 +126,7 @@ def stream_get(url: str, accept: str) -> tuple[int, str]:
 
 def build_study(store_dir: Path, slices: int) -> tuple[str, str, str, float]:
     """A ``slices``-slice 512x512 CT study stored through DiskStore.add; (study, series, sop, seconds)."""
-    from mock_server.store.disk import DiskStore
+    from dicomweb_mock.store.disk import DiskStore
     plan = study_population(1, tag="memory")[0]
     store = DiskStore(store_dir)
     started = time.perf_counter()
@@ -189,7 +189,7 @@ def print_summary(cases: list[Case]) -> None:
 
 def body_limit_config(work: Path, nbytes: int) -> Path | None:
     """A --config raising MaximumBodySize when its default is below ``nbytes``."""
-    from mock_server.config import Settings
+    from dicomweb_mock.config import Settings
     default = Settings().max_body_size
     if default == 0 or default >= 2 * nbytes:
         return None

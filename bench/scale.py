@@ -68,7 +68,7 @@ class MockProcess:
     """``python -m mock_server --store DIR --no-fixtures --port 0`` run as a child process."""
 
     def __init__(self, store: Path, *, config: Path | None = None, timeout: float = 900.0):
-        args = [sys.executable, "-m", "mock_server", "--store", str(store), "--no-fixtures", "--port", "0"]
+        args = [sys.executable, "-m", "dicomweb_mock", "--store", str(store), "--no-fixtures", "--port", "0"]
         if config is not None:
             args += ["--config", str(config)]
         self.stderr = tempfile.TemporaryFile()
@@ -133,7 +133,7 @@ def population(n_instances: int) -> tuple[list[StudyPlan], list[StudyPlan]]:
 
 
 def _fill_worker(root: str, plans: list[StudyPlan], barrier: Any, out: Any) -> None:
-    from mock_server.store.disk import DiskStore
+    from dicomweb_mock.store.disk import DiskStore
     store = DiskStore(root)  # any crash recovery runs here, before a worker writes (barrier)
     make = InstanceFactory()
     barrier.wait()
@@ -155,7 +155,7 @@ def fill_store(root: Path, plans: list[StudyPlan], workers: int) -> tuple[float,
     Returns (wall seconds, CPU seconds of the workers): the CPU time per instance does
     not depend on what else the machine runs, the wall time does.
     """
-    from mock_server.store.disk import DiskStore
+    from dicomweb_mock.store.disk import DiskStore
     DiskStore(root).close()  # creates the directories and the index schema once
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(workers + 1), ctx.Queue()

@@ -48,7 +48,7 @@ def collect(paths: list[str]) -> _Collector:
     """Collect the tests under ``paths`` (default: this package) without running anything."""
     collector = _Collector()
     args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:benchmark",
-            "-p", "conformance.plugin",
+            "-p", "dicomweb_conformance.plugin",
             "--rootdir", str(PACKAGE_DIR.parent), *(paths or [str(PACKAGE_DIR)])]
     output = io.StringIO()
     with contextlib.redirect_stdout(output):

@@ -152,10 +152,10 @@ def header_of(entry: dict[str, Any], name: str) -> str | None:
 
 def start_peer(name: str, *, timeout: float = 30.0) -> Peer:
     """Start the recording mock on a free ``127.0.0.1`` port with generated Basic credentials."""
-    from mock_server.app import create_app
-    from mock_server.config import parse_config
-    from mock_server.store.disk import DiskStore
-    from mock_server.threaded import ServerThread
+    from dicomweb_mock.app import create_app
+    from dicomweb_mock.config import parse_config
+    from dicomweb_mock.store.disk import DiskStore
+    from dicomweb_mock.threaded import ServerThread
 
     user, password = f"peer-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
     settings = parse_config({"Name": f"dicomweb-conformance peer {name}", "RemoteAccessAllowed": True,

@@ -33,7 +33,7 @@ from .run import STATE, WORKER_KEY, RunState, environment, prepare, state_of
 from .target import Target
 from .truth import RunIds
 
-pytest_plugins = ["conformance.suite_fixtures", "conformance.peer"]  # peer: the servers tests' remote
+pytest_plugins = ["dicomweb_conformance.suite_fixtures", "dicomweb_conformance.peer"]  # peer: the servers tests' remote
 
 _CATALOGUE = pytest.StashKey[Catalogue]()
 _ITEM_IDS = pytest.StashKey[tuple[str, ...]]()

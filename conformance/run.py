@@ -65,8 +65,7 @@ class RunState:
     @property
     def truth(self) -> Truth:
         if self._truth is None:
-            import fixtures
-
+            import dicomweb_fixtures as fixtures
             assert self.ids is not None
             self._truth = Truth(fixtures.load_manifest(), self.ids, preloaded=self.options.preloaded)
         return self._truth
@@ -103,8 +102,7 @@ def prepare(state: RunState) -> None:
             target = Target(o.dicomweb_url, o.wado_uri_url or default_wado_uri_url(o.dicomweb_url), embedded=False)
         client = make_client(o, target, state.session)
         target.identity = probe_identity(client)
-        import fixtures
-
+        import dicomweb_fixtures as fixtures
         ids = RunIds.preloaded(fixtures.UID_ROOT) if o.preloaded else RunIds.new(fixtures.UID_ROOT)
         if not o.preloaded:
             state.seed_report = seed(client, ids, fixtures.instance_files(),

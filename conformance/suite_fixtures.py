@@ -117,6 +117,5 @@ def fresh_truth(request: pytest.FixtureRequest) -> Callable[[], Truth]:
     ["SOPInstanceUID"]); client.stow([data])``.
     """
     _state(request)
-    import fixtures
-
+    import dicomweb_fixtures as fixtures
     return lambda: Truth(fixtures.load_manifest(), RunIds.new(fixtures.UID_ROOT))

@@ -53,10 +53,10 @@ class EmbeddedMock:
     """The reference mock running in this process on a free loopback port (empty store unless preloaded)."""
 
     def __init__(self, *, preloaded: bool = False):
-        from mock_server.app import create_app
-        from mock_server.config import Settings
-        from mock_server.store.disk import DiskStore
-        from mock_server.threaded import ServerThread
+        from dicomweb_mock.app import create_app
+        from dicomweb_mock.config import Settings
+        from dicomweb_mock.store.disk import DiskStore
+        from dicomweb_mock.threaded import ServerThread
 
         self.store = DiskStore.temporary()
         self.app = create_app(Settings(), self.store, fixtures=preloaded)

@@ -23,10 +23,10 @@ import dataclasses
 import pytest
 import requests
 
-from . import expect as expect_module
-from .http import RecordingClient, TransportError
-from .target import client_auth, make_session
-from .test_wado_uri import uri_params
+from dicomweb_conformance import expect as expect_module
+from dicomweb_conformance.http import RecordingClient, TransportError
+from dicomweb_conformance.target import client_auth, make_session
+from dicomweb_conformance.test_wado_uri import uri_params
 
 JSON = "application/dicom+json"
 CT = "vix-ct-axial-001.dcm"

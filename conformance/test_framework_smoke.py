@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import fixtures
-
+import dicomweb_fixtures as fixtures
 JSON = "application/dicom+json"
 STUDY_UID = "0020000D"
 _PATIENT_IDS = sorted(p["PatientID"] for p in fixtures.load_manifest()["patients"])

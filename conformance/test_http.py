@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from .test_wado_uri import uri_params
+from dicomweb_conformance.test_wado_uri import uri_params
 
 JSON = "application/dicom+json"
 DICOM_PARTS = 'multipart/related; type="application/dicom"'

@@ -19,8 +19,8 @@ import pytest
 from lxml import etree
 from pydicom.datadict import keyword_for_tag
 
-from conformance.checks.multipart import expect_multipart
-from conformance.schemas import NATIVE_DICOM_NS
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.schemas import NATIVE_DICOM_NS
 
 XML = "application/dicom+xml"
 NS = {"d": NATIVE_DICOM_NS}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import EXPLICIT_VR_LE, instance_path, read_part10
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.wado import EXPLICIT_VR_LE, instance_path, read_part10
 
 JSON = "application/dicom+json"
 XML = 'multipart/related; type="application/dicom+xml"'

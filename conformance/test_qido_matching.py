@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conformance.checks.qido import (LEVEL_KEY, Case, Pred, datetime_in_range, in_range, pn_text, tag, tm_seconds,
+from dicomweb_conformance.checks.qido import (LEVEL_KEY, Case, Pred, datetime_in_range, in_range, pn_text, tag, tm_seconds,
                                      value, values, wildcard_matches)
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from conformance.checks.multipart import expect_multipart
-from conformance.checks.qido import JSON, LEVEL_KEY, LEVEL_PATH, XML, expect_no_match, keys_of, scope, tag
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.qido import JSON, LEVEL_KEY, LEVEL_PATH, XML, expect_no_match, keys_of, scope, tag
 
 _NS = {"d": "http://dicom.nema.org/PS3.19/models/NativeDICOM"}
 LEVELS = ["study", "series", "instance"]

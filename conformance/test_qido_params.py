@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.qido import (JSON, LEVEL_KEY, expect_no_match, keys_of, remaining_warning, results_of, scope,
+from dicomweb_conformance.checks.qido import (JSON, LEVEL_KEY, expect_no_match, keys_of, remaining_warning, results_of, scope,
                                      search, tag, tm_seconds, value, values, warning_texts)
 
 

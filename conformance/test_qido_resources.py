@@ -19,8 +19,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-import fixtures
-from conformance.checks.qido import (JSON, LEVEL_KEY, LEVEL_PATH, expect_no_match, keys_of, pn_text, scope, search,
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance.checks.qido import (JSON, LEVEL_KEY, LEVEL_PATH, expect_no_match, keys_of, pn_text, scope, search,
                                      tag, tm_seconds, value, values)
 
 _MANIFEST = fixtures.load_manifest()

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from .peer import Peer, header_of, require_log
+from dicomweb_conformance.peer import Peer, header_of, require_log
 
 JSON = "application/dicom+json"
 STUDY_UID, SERIES_UID, SOP_UID = "0020000D", "0020000E", "00080018"

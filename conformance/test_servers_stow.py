@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from .peer import Peer, header_of, require_log
-from .test_servers import held_sops, instance_id, orthanc_id, spy_requests
+from dicomweb_conformance.peer import Peer, header_of, require_log
+from dicomweb_conformance.test_servers import held_sops, instance_id, orthanc_id, spy_requests
 
 MIB = 1024 * 1024
 PART_OVERHEAD = 1024  # delimiter and part headers: generously more than any STOW-RS client writes per part

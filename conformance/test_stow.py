@@ -21,8 +21,8 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from conformance.checks.multipart import expect_multipart
-from conformance.schemas import NATIVE_DICOM_NS, SchemaValidationError, validate_json
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.schemas import NATIVE_DICOM_NS, SchemaValidationError, validate_json
 
 JSON = "application/dicom+json"
 XML = "application/dicom+xml"

@@ -34,7 +34,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
-from conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.multipart import expect_multipart
 
 ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 IMPLICIT_LE = "1.2.840.10008.1.2"

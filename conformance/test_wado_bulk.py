@@ -12,9 +12,9 @@ from urllib.parse import urljoin
 
 import pytest
 
-import fixtures
-from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import element_at, instance_path, native_problem, sha256
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.wado import element_at, instance_path, native_problem, sha256
 
 JSON = "application/dicom+json"
 OCTETS = 'multipart/related; type="application/octet-stream"'

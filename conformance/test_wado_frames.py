@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import frame_matches_stored, instance_path, native_problem, sha256
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.wado import frame_matches_stored, instance_path, native_problem, sha256
 
 OCTETS = 'multipart/related; type="application/octet-stream"'
 

@@ -14,9 +14,9 @@ import pytest
 from lxml import etree
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-import fixtures
-from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import element_at, instance_path, series_path, sha256, study_path
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.wado import element_at, instance_path, series_path, sha256, study_path
 
 JSON = "application/dicom+json"
 XML = 'multipart/related; type="application/dicom+xml"'

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import instance_path, series_path, study_path
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.wado import instance_path, series_path, study_path
 
 _PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF"}
 _EIGHT_BIT_MODES = {"1", "L", "P", "RGB", "RGBA", "LA", "PA", "YCbCr", "CMYK"}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-import fixtures
-from conformance.checks.multipart import expect_multipart
-from conformance.checks.wado import (EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE, instance_path,
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.wado import (EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE, instance_path,
                                      instance_pixel_problem, read_part10, series_path, study_path)
 
 DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'

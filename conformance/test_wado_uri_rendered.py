@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from .test_wado_uri import CT, DICOM, LOSSY_CINE, uri_params
+from dicomweb_conformance.test_wado_uri import CT, DICOM, LOSSY_CINE, uri_params
 
 MR = "doe-mr-t2-001.dcm"    # 256x256 MONOCHROME2 12-bit, no padding value: linear under its window
 RGB = "vix-sc-rgb-001.dcm"  # 256x256 RGB

@@ -231,8 +231,7 @@ class Truth:
     # -- the stored files ----------------------------------------------------------------------------
     def file_path(self, sop_instance_uid: str) -> Path:
         """The original fixture file (generated into the cache if needed): fixture UIDs inside."""
-        import fixtures
-
+        import dicomweb_fixtures as fixtures
         name = self._by_sop[sop_instance_uid]["file"] if sop_instance_uid in self._by_sop else None
         if name is None:
             raise KeyError(f"no instance {sop_instance_uid!r} in the run's ground truth")

@@ -203,7 +203,7 @@ class MockApp:
 def create_app(settings: Settings | None = None, store: DiskStore | None = None, *,
                fixtures: bool = True) -> MockApp:
     """Build the application; loads the VIX-like fixtures into the store unless ``fixtures`` is False."""
-    from fixtures import instance_files
+    from dicomweb_fixtures import instance_files
 
     settings = settings or Settings()
     store = store or DiskStore.temporary()

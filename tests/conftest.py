@@ -16,9 +16,9 @@ from typing import Any, Iterator
 import pytest
 from werkzeug.test import Client
 
-import fixtures
-from mock_server.app import MockApp, create_app
-from mock_server.config import parse_config
+import dicomweb_fixtures as fixtures
+from dicomweb_mock.app import MockApp, create_app
+from dicomweb_mock.config import parse_config
 
 
 _open = Client.open

@@ -25,7 +25,7 @@ import requests
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from conformance.checks.multipart import parse_multipart
+from dicomweb_conformance.checks.multipart import parse_multipart
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
@@ -145,7 +145,7 @@ class MockProcess:
         self.store = store
         self.log = log or store.parent / f"mock-{time.monotonic_ns()}.log"
         self._log_fh = open(self.log, "wb")
-        cmd = [sys.executable, "-m", "mock_server", "--store", str(store), "--no-fixtures", "--port", "0", *extra]
+        cmd = [sys.executable, "-m", "dicomweb_mock", "--store", str(store), "--no-fixtures", "--port", "0", *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT_DIR, stdout=subprocess.PIPE, stderr=self._log_fh,
                                      env={**os.environ, **(env or {})})
         self.dicomweb_url = self._wait_ready()

@@ -25,12 +25,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-import fixtures
-from mock_server.app import MockApp, create_app
-from mock_server.config import parse_config
-from mock_server.store.disk import DiskStore
-from mock_server.threaded import ServerThread
-from mock_server.tls import server_ssl_context
+import dicomweb_fixtures as fixtures
+from dicomweb_mock.app import MockApp, create_app
+from dicomweb_mock.config import parse_config
+from dicomweb_mock.store.disk import DiskStore
+from dicomweb_mock.threaded import ServerThread
+from dicomweb_mock.tls import server_ssl_context
 
 LOCAL_USER, LOCAL_PASSWORD = "alice", "alice-Pw-4d1e9c"
 PEER_USER, PEER_PASSWORD = "peeruser", "peer-Pw-9b3f27"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server.client.chunking import plan_chunks
+from dicomweb_mock.client.chunking import plan_chunks
 
 MB = 1024 * 1024
 

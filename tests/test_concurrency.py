@@ -25,12 +25,12 @@ import pytest
 import requests
 from werkzeug.test import Client
 
-from conformance.checks.multipart import parse_multipart
-from conformance.http import multipart_related
-from mock_server.app import create_app
-from mock_server.config import Settings
-from mock_server.store.disk import DiskStore
-from mock_server.threaded import serve_in_thread
+from dicomweb_conformance.checks.multipart import parse_multipart
+from dicomweb_conformance.http import multipart_related
+from dicomweb_mock.app import create_app
+from dicomweb_mock.config import Settings
+from dicomweb_mock.store.disk import DiskStore
+from dicomweb_mock.threaded import serve_in_thread
 from tests.robustness_helpers import (AS_STORED, DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance,
                                       qido_instances, retrieve_as_stored, store_listing, values_of)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mock_server.config import ConfigError, load_config, parse_config, strip_json_comments
+from dicomweb_mock.config import ConfigError, load_config, parse_config, strip_json_comments
 
 
 def test_comments_are_stripped_but_not_inside_strings(tmp_path):

@@ -23,13 +23,13 @@ import pydicom
 import pytest
 from pydicom.encaps import generate_fragments
 
-import fixtures
-from conformance import expect
-from conformance.http import Exchange, RecordingClient, TransportError, body_excerpt, encode_query
-from conformance.profiles import ProfileError, load_profile, parse_profile
-from conformance.requirements import CatalogueError, load_catalogue, section_url
-from conformance.seeding import plan_batches, rewrite_file
-from conformance.truth import RunIds, Truth
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance import expect
+from dicomweb_conformance.http import Exchange, RecordingClient, TransportError, body_excerpt, encode_query
+from dicomweb_conformance.profiles import ProfileError, load_profile, parse_profile
+from dicomweb_conformance.requirements import CatalogueError, load_catalogue, section_url
+from dicomweb_conformance.seeding import plan_batches, rewrite_file
+from dicomweb_conformance.truth import RunIds, Truth
 
 pytest_plugins = ["pytester"]
 
@@ -207,10 +207,10 @@ def test_client_never_hangs_on_a_silent_server():
 
 @pytest.fixture(scope="module")
 def mock_url():
-    from mock_server.app import create_app
-    from mock_server.config import Settings
-    from mock_server.store.disk import DiskStore
-    from mock_server.threaded import ServerThread
+    from dicomweb_mock.app import create_app
+    from dicomweb_mock.config import Settings
+    from dicomweb_mock.store.disk import DiskStore
+    from dicomweb_mock.threaded import ServerThread
 
     server = ServerThread(create_app(Settings(), DiskStore.temporary(), fixtures=False)).start()
     yield server.dicomweb_url
@@ -313,7 +313,7 @@ def _suite(pytester: pytest.Pytester, tests: str, ini: bool = True) -> None:
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("-p", "conformance.plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+    return pytester.runpytest("-p", "dicomweb_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                               "-p", "no:benchmark", "--reports-dir",
                               str(pytester.path / "rep"), *args)
 
@@ -435,7 +435,7 @@ def test_a_refused_seeding_aborts_the_run_with_one_message(pytester):
 
 
 def test_coverage_lists_shall_rows_with_their_tests(capsys):
-    from conformance import coverage
+    from dicomweb_conformance import coverage
 
     code = coverage.main([str(REPO / "conformance" / "test_framework_smoke.py")])
     out = capsys.readouterr().out

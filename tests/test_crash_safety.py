@@ -27,7 +27,7 @@ import pydicom
 import pytest
 import requests
 
-from conformance.http import multipart_related
+from dicomweb_conformance.http import multipart_related
 from tests.robustness_helpers import (DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance, qido_instances,
                                       retrieve_as_stored, store_listing)
 

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
-from conformance.schemas import (
+from dicomweb_conformance.schemas import (
     SchemaValidationError, json_array_schema, json_problems, json_schema, validate_json,
 )
-from mock_server.dicomweb.dicom_json import (
+from dicomweb_mock.dicomweb.dicom_json import (
     DicomJsonError, attribute_json, dataset_to_json, element_json, json_to_dataset,
 )
 

@@ -15,9 +15,9 @@ import pytest
 from lxml import etree
 from pydicom.dataset import Dataset
 
-from conformance.schemas import SchemaValidationError, validate_xml, xml_problems, xml_schema
-from mock_server.dicomweb.dicom_json import DicomJsonError, dataset_to_json, json_to_dataset
-from mock_server.dicomweb.dicom_xml import (
+from dicomweb_conformance.schemas import SchemaValidationError, validate_xml, xml_problems, xml_schema
+from dicomweb_mock.dicomweb.dicom_json import DicomJsonError, dataset_to_json, json_to_dataset
+from dicomweb_mock.dicomweb.dicom_xml import (
     NATIVE_DICOM_NS, DicomXmlError, dataset_to_xml, dataset_to_xml_element, json_to_xml,
     xml_to_dataset, xml_to_json,
 )

@@ -18,11 +18,11 @@ import pytest
 import requests
 from PIL import Image
 
-import fixtures
-from conformance.schemas import validate_json
-from mock_server.app import create_app
-from mock_server.config import parse_config
-from mock_server.threaded import ServerThread, serve_in_thread
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance.schemas import validate_json
+from dicomweb_mock.app import create_app
+from dicomweb_mock.config import parse_config
+from dicomweb_mock.threaded import ServerThread, serve_in_thread
 
 dicomweb_api = pytest.importorskip("dicomweb_client.api")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from mock_server.app import create_app
-from mock_server.config import Settings
-from mock_server.faults import FAULTS
-from mock_server.store.disk import DiskStore
-from mock_server.threaded import serve_in_thread
+from dicomweb_mock.app import create_app
+from dicomweb_mock.config import Settings
+from dicomweb_mock.faults import FAULTS
+from dicomweb_mock.store.disk import DiskStore
+from dicomweb_mock.threaded import serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,8 +25,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-import fixtures
-from fixtures import cache, generator
+import dicomweb_fixtures as fixtures
+from dicomweb_fixtures import cache, generator
 
 REPO = Path(__file__).resolve().parents[1]
 NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}

@@ -12,10 +12,10 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.pixels import get_decoder
 
-from mock_server.dicomweb.frames import (
+from dicomweb_mock.dicomweb.frames import (
     FrameError, frame_in_syntax, native_frame, number_of_frames, parse_frame_list, stored_frame,
 )
-from mock_server.dicomweb.transcoding import TranscodeError
+from dicomweb_mock.dicomweb.transcoding import TranscodeError
 from pixel_datasets import image_ds
 
 EVRLE = "1.2.840.10008.1.2.1"

@@ -36,12 +36,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-import fixtures
+import dicomweb_fixtures as fixtures
 import fuzz_strategies as fs
-from mock_server.app import MockApp, create_app
-from mock_server.config import parse_config
-from mock_server.store.disk import DiskStore
-from mock_server.threaded import serve_in_thread
+from dicomweb_mock.app import MockApp, create_app
+from dicomweb_mock.config import parse_config
+from dicomweb_mock.store.disk import DiskStore
+from dicomweb_mock.threaded import serve_in_thread
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]

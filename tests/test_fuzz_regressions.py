@@ -25,11 +25,11 @@ import pytest
 from pydicom.encaps import encapsulate
 from werkzeug.test import Client
 
-import fixtures
+import dicomweb_fixtures as fixtures
 from fuzz_strategies import exchange, http_ping
-from mock_server.app import MockApp, create_app
-from mock_server.config import parse_config
-from mock_server.threaded import serve_in_thread
+from dicomweb_mock.app import MockApp, create_app
+from dicomweb_mock.config import parse_config
+from dicomweb_mock.threaded import serve_in_thread
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning")]
 

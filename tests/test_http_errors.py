@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from werkzeug.test import Client
 
-import fixtures
-from mock_server.app import MockApp, create_app
-from mock_server.config import Settings, parse_config
-from mock_server.store.disk import DiskStore
+import dicomweb_fixtures as fixtures
+from dicomweb_mock.app import MockApp, create_app
+from dicomweb_mock.config import Settings, parse_config
+from dicomweb_mock.store.disk import DiskStore
 
 USER, PASSWORD = "alice", "Pa55-w0rd-zq8"
 

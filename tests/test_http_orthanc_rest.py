@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-import fixtures
-from mock_server.app import MockApp, create_app
-from mock_server.config import Settings
-from mock_server.store.disk import DiskStore
+import dicomweb_fixtures as fixtures
+from dicomweb_mock.app import MockApp, create_app
+from dicomweb_mock.config import Settings
+from dicomweb_mock.store.disk import DiskStore
 
 
 def loaded_copy(fixture_app: MockApp, directory: Path, settings: Settings | None = None) -> MockApp:

@@ -18,12 +18,12 @@ import pytest
 from lxml import etree
 from werkzeug.test import Client
 
-from conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
-from mock_server.app import MockApp, create_app
-from mock_server.config import Settings, parse_config
-from mock_server.dicomweb.media_types import parse_media_type
-from mock_server.dicomweb.multipart import get_boundary, iter_multipart
-from mock_server.store.disk import DiskStore
+from dicomweb_conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
+from dicomweb_mock.app import MockApp, create_app
+from dicomweb_mock.config import Settings, parse_config
+from dicomweb_mock.dicomweb.media_types import parse_media_type
+from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
+from dicomweb_mock.store.disk import DiskStore
 
 ROOT = "/dicom-web/"
 JSON_TYPE = "application/dicom+json"

@@ -18,8 +18,7 @@ import pytest
 from PIL import Image
 from werkzeug.test import Client
 
-import fixtures
-
+import dicomweb_fixtures as fixtures
 ROOT = "/dicom-web/"
 INST = {i["file"].removesuffix(".dcm"): i for i in fixtures.load_manifest()["instances"]}
 DOE_STUDY = INST["doe-mr-t2-001"]["StudyInstanceUID"]

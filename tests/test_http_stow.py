@@ -16,9 +16,9 @@ import pytest
 from lxml import etree
 from werkzeug.test import Client
 
-from conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
-from mock_server.dicomweb.media_types import parse_media_type
-from mock_server.dicomweb.multipart import get_boundary, iter_multipart
+from dicomweb_conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
+from dicomweb_mock.dicomweb.media_types import parse_media_type
+from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
 
 # pydicom warns (and the store then refuses the part) on the deliberately broken bodies.
 pytestmark = [pytest.mark.filterwarnings("ignore:End of file reached before delimiter:UserWarning"),
@@ -221,7 +221,7 @@ def test_round_trip_is_byte_identical(empty_app, files, by_file, name):
 
 
 def test_implicit_vr_instance_round_trips_through_the_orthanc_file_route(empty_app, files, by_file):
-    from mock_server.store.orthanc_ids import instance_id
+    from dicomweb_mock.store.orthanc_ids import instance_id
     c = Client(empty_app)
     name = "vix-ct-localizer-001.dcm"
     inst = by_file[name]
@@ -234,7 +234,7 @@ def test_implicit_vr_instance_round_trips_through_the_orthanc_file_route(empty_a
 
 def test_chunked_transfer_encoding(empty_app, files, by_file):
     requests = pytest.importorskip("requests")
-    from mock_server.threaded import serve_in_thread
+    from dicomweb_mock.threaded import serve_in_thread
 
     body = dicom_body([files["wang-ct-001.dcm"], files["doe-mr-t2-003.dcm"]])
 
@@ -257,7 +257,7 @@ def test_concurrent_stores_and_searches(empty_app, files):
     requests = pytest.importorskip("requests")
     from concurrent.futures import ThreadPoolExecutor
 
-    from mock_server.threaded import serve_in_thread
+    from dicomweb_mock.threaded import serve_in_thread
     names = sorted(n for n in files if not n.startswith("vix-ct-axial"))  # 15 instances, 6 studies
     with serve_in_thread(empty_app) as server:
         def post(name: str) -> int:

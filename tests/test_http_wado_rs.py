@@ -25,10 +25,10 @@ from pydicom.encaps import generate_frames
 from lxml import etree
 from werkzeug.test import Client
 
-import fixtures
-from conformance.schemas import validate_json, validate_xml
-from mock_server.app import create_app
-from mock_server.config import parse_config
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance.schemas import validate_json, validate_xml
+from dicomweb_mock.app import create_app
+from dicomweb_mock.config import parse_config
 
 ROOT = "/dicom-web/"
 BASE = "http://localhost" + ROOT
@@ -518,7 +518,7 @@ def test_frames_refusals(client: Client) -> None:
 @pytest.mark.parametrize("accept", ["application/dicom+json", 'multipart/related; type="application/dicom+xml"'])
 def test_large_metadata_is_streamed_with_the_same_content(client: Client, monkeypatch, accept: str) -> None:
     """Above the threshold the answer is streamed (no Content-Length) but says exactly the same."""
-    from mock_server.handlers import wado_rs
+    from dicomweb_mock.handlers import wado_rs
 
     inst = INST["vix-ct-axial-001"]
     path = resource_path("study", inst) + "/metadata"

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 from werkzeug.test import Client
 
-import fixtures
-from mock_server.app import create_app
-from mock_server.config import parse_config
+import dicomweb_fixtures as fixtures
+from dicomweb_mock.app import create_app
+from dicomweb_mock.config import parse_config
 
 EXPLICIT_LE, IMPLICIT_LE, RLE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.5"
 INST = {i["file"].removesuffix(".dcm"): i for i in fixtures.load_manifest()["instances"]}

@@ -6,11 +6,11 @@ import base64
 
 import pytest
 
-from mock_server.dicomweb.matching import (
+from dicomweb_mock.dicomweb.matching import (
     dataset_matches, matches, normalize_date, normalize_datetime, normalize_time, range_bounds, split_range,
     wildcard_to_like, wildcard_to_regex,
 )
-from mock_server.dicomweb.qido_query import Filter, parse_qido
+from dicomweb_mock.dicomweb.qido_query import Filter, parse_qido
 
 
 def key(name: str, value: str, *extra: tuple[str, str]) -> Filter:

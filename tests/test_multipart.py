@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mock_server.dicomweb.multipart import (
+from dicomweb_mock.dicomweb.multipart import (
     CHUNK_SIZE,
     DEFAULT_PART_CONTENT_TYPE,
     MultipartError,

@@ -31,7 +31,7 @@ pytest.importorskip("gunicorn")
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "mock_server", "--port", "0", *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "dicomweb_mock", "--port", "0", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     lines: list[str] = []
@@ -132,14 +132,14 @@ def test_run_time_server_registry_is_refused_with_a_reason(workers):
 
 
 def test_record_needs_one_process():
-    proc = subprocess.run([sys.executable, "-m", "mock_server", "--workers", "2", "--record", "--no-fixtures"],
+    proc = subprocess.run([sys.executable, "-m", "dicomweb_mock", "--workers", "2", "--record", "--no-fixtures"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--record" in proc.stderr
 
 
 @pytest.mark.parametrize("bad", ["0", "x", "65"])
 def test_bad_worker_count_is_named(bad):
-    proc = subprocess.run([sys.executable, "-m", "mock_server", "--workers", bad], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "dicomweb_mock", "--workers", bad], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--workers" in proc.stderr
 

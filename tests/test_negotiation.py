@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.dicomweb import media_types as mt
-from mock_server.dicomweb.negotiation import (
+from dicomweb_mock.dicomweb import media_types as mt
+from dicomweb_mock.dicomweb.negotiation import (
     Choice,
     MediaRange,
     MixedCategories,

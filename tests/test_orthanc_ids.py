@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mock_server.store.orthanc_ids import ORTHANC_ID_RE, instance_id, patient_id, series_id, study_id
+from dicomweb_mock.store.orthanc_ids import ORTHANC_ID_RE, instance_id, patient_id, series_id, study_id
 
 # pydicom's CT_small.dcm as Orthanc 1.10.1 named it after POST /instances.
 PID = "1CT1"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mock_server.dicomweb.matching import dataset_matches
-from mock_server.dicomweb import qido_attributes as qa
-from mock_server.dicomweb.qido_query import QidoQueryError, parse_qido
+from dicomweb_mock.dicomweb.matching import dataset_matches
+from dicomweb_mock.dicomweb import qido_attributes as qa
+from dicomweb_mock.dicomweb.qido_query import QidoQueryError, parse_qido
 
 STUDIES, SERIES, INSTANCES = "all-studies", "all-series", "all-instances"
 STUDY_SERIES, STUDY_INSTANCES, SERIES_INSTANCES = "study-series", "study-instances", "study-series-instances"

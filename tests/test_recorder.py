@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import pytest
 import requests
 
-from mock_server.recorder import RequestRecorder
+from dicomweb_mock.recorder import RequestRecorder
 from servers_helpers import PEER_PASSWORD, PEER_USER, Dataset, assert_no_secret, start_peer
 
 BOUNDARY = "rec-boundary-42"
@@ -172,7 +172,7 @@ def test_chunked_stow_is_recorded(data: Dataset) -> None:
 
 def test_record_flag_of_the_command_line() -> None:
     """``python -m mock_server --record`` keeps the log at ``/_mock/requests``."""
-    process = subprocess.Popen([sys.executable, "-m", "mock_server", "--port", "0", "--no-fixtures", "--record"],
+    process = subprocess.Popen([sys.executable, "-m", "dicomweb_mock", "--port", "0", "--no-fixtures", "--record"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         root = None

@@ -12,11 +12,11 @@ from pydicom.dataset import Dataset
 from pydicom.pixels.processing import convert_color_space
 from pydicom.sequence import Sequence
 
-from mock_server.dicomweb.rendering import (
+from dicomweb_mock.dicomweb.rendering import (
     RenderError, RenderParams, output_size, parse_rendered_query, parse_wado_uri_render_args,
     render, thumbnail,
 )
-from mock_server.dicomweb.transcoding import transcode
+from dicomweb_mock.dicomweb.transcoding import transcode
 from pixel_datasets import image_ds
 
 EVRLE = "1.2.840.10008.1.2.1"

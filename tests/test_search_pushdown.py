@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from mock_server.dicomweb.matching import dataset_matches
-from mock_server.dicomweb.qido_query import parse_qido
-from mock_server.store.base import SearchScope
-from mock_server.store.disk import DiskStore
-from mock_server.store.search_keys import date_key, name_keys, pushdown
+from dicomweb_mock.dicomweb.matching import dataset_matches
+from dicomweb_mock.dicomweb.qido_query import parse_qido
+from dicomweb_mock.store.base import SearchScope
+from dicomweb_mock.store.disk import DiskStore
+from dicomweb_mock.store.search_keys import date_key, name_keys, pushdown
 
 
 @pytest.fixture(scope="module")

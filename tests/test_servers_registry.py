@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from mock_server.__main__ import main
-from mock_server.config import ConfigError, parse_config
+from dicomweb_mock.__main__ import main
+from dicomweb_mock.config import ConfigError, parse_config
 from servers_helpers import (module_peer, LOCAL_PASSWORD, PEER_PASSWORD, PEER_USER, Node, Peer, assert_no_secret, peer_entry,
                              start_local)
 

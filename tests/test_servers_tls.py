@@ -19,8 +19,8 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 
-from mock_server.config import ConfigError, parse_config
-from mock_server.tls import server_ssl_context
+from dicomweb_mock.config import ConfigError, parse_config
+from dicomweb_mock.tls import server_ssl_context
 from servers_helpers import (PEER_PASSWORD, PEER_USER, JSON_ACCEPT, Dataset, Node, Peer, assert_no_secret, peer_entry,
                              start_local, start_peer)
 

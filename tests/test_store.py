@@ -14,10 +14,10 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from mock_server.dicomweb.qido_query import parse_qido
-from mock_server.store.base import InstanceConflict, InvalidInstance, NotFound, SearchScope
-from mock_server.store.disk import DiskStore
-from mock_server.store.sqlite_index import SqliteIndex
+from dicomweb_mock.dicomweb.qido_query import parse_qido
+from dicomweb_mock.store.base import InstanceConflict, InvalidInstance, NotFound, SearchScope
+from dicomweb_mock.store.disk import DiskStore
+from dicomweb_mock.store.sqlite_index import SqliteIndex
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 
@@ -236,7 +236,7 @@ def test_delete_instance_and_empty_parents(store, files, by_file):
 def test_delete_resource(store, files):
     rec = store.add(files["doe-mr-t2-003.dcm"]).record
     store.add(files["doe-mr-t2-004.dcm"])
-    from mock_server.store.orthanc_ids import study_id
+    from dicomweb_mock.store.orthanc_ids import study_id
     assert store.delete_resource("studies", study_id(rec.patient_id, rec.study_instance_uid)) == 2
     assert store.counts() == {"patients": 0, "studies": 0, "series": 0, "instances": 0}
     assert dcm_files(store) == set() and consistent(store)
@@ -285,8 +285,8 @@ def test_crash_between_rename_and_commit_is_recovered_on_reopen(tmp_path, files,
     # into files/ and before the index transaction; no exception handler runs.
     script = textwrap.dedent("""
         import os, sys
-        from mock_server.store.disk import DiskStore
-        from mock_server.store.sqlite_index import SqliteIndex
+        from dicomweb_mock.store.disk import DiskStore
+        from dicomweb_mock.store.sqlite_index import SqliteIndex
         store = DiskStore(sys.argv[1])
         SqliteIndex.insert = lambda *a, **k: os._exit(17)
         store.add(sys.argv[2])

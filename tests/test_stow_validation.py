@@ -21,8 +21,8 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from werkzeug.test import Client
 
-from mock_server.app import create_app
-from mock_server.config import parse_config
+from dicomweb_mock.app import create_app
+from dicomweb_mock.config import parse_config
 
 BOUNDARY = "validation-boundary-41"
 CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'

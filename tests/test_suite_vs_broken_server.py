@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-import fixtures
-from conformance.http import RecordingClient, TransportError
-from conformance.seeding import SeedError, seed
-from conformance.truth import RunIds
+import dicomweb_fixtures as fixtures
+from dicomweb_conformance.http import RecordingClient, TransportError
+from dicomweb_conformance.seeding import SeedError, seed
+from dicomweb_conformance.truth import RunIds
 from tests.broken_servers import BEHAVIOURS, BrokenServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from pixel_datasets import image_ds as make_image
-from mock_server.dicomweb.transcoding import (
+from dicomweb_mock.dicomweb.transcoding import (
     SUPPORTED_TARGETS, TranscodeError, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode,
     write_part10, write_part10_to,
 )

@@ -341,7 +341,7 @@ def expect_multipart(response: Any, *, req: str | Sequence[str] | None = None, r
     Lenient by default (RFC 2046 framing), so that content checks fail only for content;
     a syntax test passes ``strict=True``.
     """
-    from conformance import expect
+    from dicomweb_conformance import expect
 
     try:
         mp = parse_multipart(response.headers.get("Content-Type"), response.content, strict=strict,

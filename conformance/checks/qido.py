@@ -78,9 +78,41 @@ def scope(truth: Any) -> dict[str, list[str]]:
     return {"StudyInstanceUID": [s["StudyInstanceUID"] for s in truth.studies]}
 
 
+def scoped_last(params: Any) -> Any:
+    """``params`` (a dict) with a multi-valued StudyInstanceUID moved to the end."""
+    if isinstance(params, dict) and isinstance(params.get("StudyInstanceUID"), list) \
+            and len(params["StudyInstanceUID"]) > 1:
+        return {**{k: v for k, v in params.items() if k != "StudyInstanceUID"},
+                "StudyInstanceUID": params["StudyInstanceUID"]}
+    return params
+
+
+def describe_entity(truth: Any, level: str) -> Callable[[str], str]:
+    """``uid -> 'DOE^JOHN / 20200612 / MR BRAIN'``: patient name, study date and description of the
+    study holding the entity (the UID itself when the run's truth does not know it)."""
+    def describe(uid: str) -> str:
+        try:
+            entry = {"study": truth.study, "series": truth.series_by_uid, "instance": truth.instance}[level](uid)
+            study = truth.study(entry["StudyInstanceUID"])
+        except KeyError:
+            return expect.abbreviate(uid)
+        text = f"{pn_text(study.get('PatientName'))} / {study.get('StudyDate') or '-'} / " \
+               f"{study.get('StudyDescription') or '-'}"
+        if level == "series":
+            text += f" / series {entry.get('SeriesNumber')} {entry.get('SeriesDescription') or ''}".rstrip()
+        elif level == "instance":
+            text += f" / instance {entry.get('InstanceNumber')}"
+        return text
+    return describe
+
+
 def search(client: Any, path: str, params: Any = None, *, req: Req, headers: dict[str, str | None] | None = None,
            expect_matches: bool | None = None) -> tuple[Any, list[dict[str, Any]]]:
-    """GET a search resource as DICOM JSON; return (response, datasets) -- see :func:`results_of`."""
+    """GET a search resource as DICOM JSON; return (response, datasets) -- see :func:`results_of`.
+
+    A UID list scoping the search to the run's data goes last in the query, so the key under
+    test comes first in the request line."""
+    params = scoped_last(params)
     response = client.get(path, params=params, headers={"Accept": JSON, **(headers or {})})
     return response, results_of(response, req=req, expect_matches=expect_matches)
 
@@ -233,7 +265,7 @@ class Case:
         else:
             path = LEVEL_PATH[self.level]
             if not any(_field_of(n) == "StudyInstanceUID" for n in names):
-                params = {**scope(truth), **params}
+                params = {**params, **scope(truth)}
         if raw:
             path += "?" + raw
         fields = [f for f in map(_field_of, names) if f != "StudyInstanceUID"]
@@ -249,7 +281,8 @@ class Case:
         query = f"{raw} {params}" if raw else str(params)
         optional = f" (entities with an empty value, which may match or not: {len(maybe)})" if maybe else ""
         expect.same_set([k for k in found if k not in maybe], expected, req=req,
-                        what=f"{key}s matched by {query}{optional}", response=response)
+                        what=f"{key}s matched by {query}{optional}", response=response,
+                        describe=describe_entity(truth, self.level))
         expect.equal(len(found), len(set(found)), req=req, what="number of results (each entity once)",
                      response=response)
         return results

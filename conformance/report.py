@@ -54,6 +54,7 @@ class CaseOutcome:
     checked: str = ""
     expected: str = ""
     actual: str = ""
+    note: str = ""
     exchange: str = ""  # the first HTTP exchange of the failed check
     deviation_fixed: bool = False  # a known deviation that passed (strict xfail turned XPASS)
 
@@ -76,7 +77,7 @@ class CaseOutcome:
         if record:
             data = json.loads(record)
             self.checked, self.expected, self.actual = data["checked"], data["expected"], data["actual"]
-            self.exchange = data.get("exchange", "")
+            self.exchange, self.note = data.get("exchange", ""), data.get("note", "")
             self.reason = one_line(f"{self.checked}: expected {self.expected}, got {self.actual}")
             return
         text = getattr(report, "longreprtext", "") or ""

@@ -49,7 +49,8 @@ def _test_entry(test: Any) -> dict[str, Any]:
     entry = {"outcome": test.outcome or "not run", "requirements": list(test.req_ids),
              "failed_requirements": list(test.failed_ids), "reason": test.reason}
     if test.outcome == "failed":
-        entry.update(checked=test.checked, expected=test.expected, actual=test.actual, exchange=test.exchange,
+        entry.update(checked=test.checked, expected=test.expected, actual=test.actual, note=test.note,
+                     exchange=test.exchange,
                      deviation_fixed=test.deviation_fixed)
     return entry
 

@@ -87,6 +87,18 @@ def scoped_last(params: Any) -> Any:
     return params
 
 
+def describe_query(raw: str, params: dict[str, Any]) -> str:
+    """``PatientName=DOE^JOHN (among the run's 7 studies)``: the keys under test first, the scope last."""
+    scoped = params.get("StudyInstanceUID")
+    keys = [raw] if raw else []
+    keys += [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in params.items()
+             if not (k == "StudyInstanceUID" and isinstance(scoped, list) and len(scoped) > 1)]
+    text = "&".join(keys) or "no key"
+    if isinstance(scoped, list) and len(scoped) > 1:
+        text += f" (among the run's {len(scoped)} studies)"
+    return text
+
+
 def describe_entity(truth: Any, level: str) -> Callable[[str], str]:
     """``uid -> 'DOE^JOHN / 20200612 / MR BRAIN'``: patient name, study date and description of the
     study holding the entity (the UID itself when the run's truth does not know it)."""
@@ -278,7 +290,7 @@ class Case:
                 maybe.append(entry[key])
         response, results = search(client, path, params, req=req, expect_matches=True if expected else None)
         found = keys_of(results, self.level)
-        query = f"{raw} {params}" if raw else str(params)
+        query = describe_query(raw, params)
         optional = f" (entities with an empty value, which may match or not: {len(maybe)})" if maybe else ""
         expect.same_set([k for k in found if k not in maybe], expected, req=req,
                         what=f"{key}s matched by {query}{optional}", response=response,

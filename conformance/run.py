@@ -90,6 +90,14 @@ def state_of(config: pytest.Config) -> RunState | None:
     return config.stash.get(STATE, None)
 
 
+def _quiet_mock_warnings() -> None:
+    """The embedded mock runs in this process's threads: pydicom's warnings about what it reads (also
+    logged by pydicom) would land in the middle of the progress line, so they are not shown."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+
+
 def _fixture_files(progress: Callable[[str], None]) -> list[Path]:
     import dicomweb_fixtures as fixtures
 
@@ -109,6 +117,7 @@ def prepare(state: RunState, progress: Callable[[str], None] = lambda text: None
     try:
         if o.dicomweb_url is None:
             state.mock = start_embedded_mock(preloaded=o.preloaded)
+            _quiet_mock_warnings()
             target = Target(state.mock.dicomweb_url, state.mock.wado_uri_url, embedded=True)
         else:
             target = Target(o.dicomweb_url, o.wado_uri_url or default_wado_uri_url(o.dicomweb_url), embedded=False)

@@ -50,12 +50,15 @@ def _services(results: Iterable[RowResult]) -> list[str]:
 
 
 def _count_table(title: str, keys: list[str], results: list[RowResult], key_of: Any) -> str:
-    head = "".join(f'<th title="{_esc(h)}">{_esc(_SHORT[k])}</th>' for k, h in CATEGORIES)
+    """Counts per category (the categories no requirement of the run falls in are left out)."""
+    present = {category_of(r) for r in results}
+    columns = [(k, h) for k, h in CATEGORIES if k in present]
+    head = "".join(f'<th title="{_esc(h)}">{_esc(_SHORT[k])}</th>' for k, h in columns)
     body = []
     for key in keys:
         rows = [r for r in results if key_of(r) == key]
         cells = []
-        for cat, _ in CATEGORIES:
+        for cat, _ in columns:
             n = sum(1 for r in rows if category_of(r) == cat)
             cells.append(f'<td class="n{" hot c-" + cat if n else ""}">{n or ""}</td>')
         body.append(f"<tr><th>{_esc(key)}</th>{''.join(cells)}<td class='n'>{len(rows)}</td></tr>")
@@ -103,12 +106,25 @@ def _failed_card(row: RowResult) -> str:
             f'<p class="reason">{_esc(row.detail or "failed")}</p>{_evidence(row)}</article>')
 
 
+def _test_name(nodeid: str) -> str:
+    """``test_http.py::test_x[p]`` (no directory), breakable after ``::``, ``_`` and ``[``."""
+    path, sep, rest = nodeid.partition("::")
+    short = _esc(path.rsplit("/", 1)[-1] + sep + rest)
+    for mark in ("::", "_", "["):
+        short = short.replace(mark, mark + "<wbr>")
+    return short
+
+
 def _tests_cell(row: RowResult) -> str:
     if not row.tests:
         return ""
-    items = "".join(f"<li><code>{_esc(t.nodeid)}</code> {_esc(t.outcome_for(row.requirement.id) or 'not run')}"
-                    f"</li>" for t in row.tests)
-    return f"<details><summary>{len(row.tests)} test{'s' if len(row.tests) > 1 else ''}</summary><ul>{items}</ul></details>"
+    items = []
+    for t in row.tests:
+        outcome = t.outcome_for(row.requirement.id) or "not run"
+        items.append(f'<li title="{_esc(t.nodeid)}"><span class="o-{_esc(outcome.replace(" ", "-"))}">'
+                     f"{_esc(outcome)}</span> <code>{_test_name(t.nodeid)}</code></li>")
+    plural = "s" if len(row.tests) > 1 else ""
+    return f"<details><summary>{len(row.tests)} test{plural}</summary><ul class='tests'>{''.join(items)}</ul></details>"
 
 
 def _service_section(service: str, rows: list[RowResult]) -> str:
@@ -195,9 +211,11 @@ dt{color:#66707a}dd{margin:0;overflow-wrap:anywhere}
 pre{background:#f5f7f9;border:1px solid #e0e4e8;padding:6px;max-height:360px;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}
 table.reqs{border-collapse:collapse;width:100%;table-layout:fixed}
 table.reqs th,table.reqs td{border-bottom:1px solid #e3e7eb;padding:4px 6px;vertical-align:top;text-align:left}
-col.w-id{width:88px}col.w-lvl{width:64px}col.w-out{width:30%}col.w-tests{width:22%}
+col.w-id{width:88px}col.w-lvl{width:64px}col.w-out{width:26%}col.w-tests{width:30%}
+section,article{scroll-margin-top:52px}ul.tests{list-style:none;padding:0}ul.tests li{margin:1px 0}
+.o-failed{color:#a4161a;font-weight:600}.o-passed{color:#1b7a36}.o-xfailed{color:#8a5a00}
 .tag{padding:0 6px;border-radius:3px;white-space:nowrap}.why{color:#4b5560;font-size:12.5px;overflow-wrap:anywhere}
-.sec{font-size:12px;color:#66707a}td code,li code{overflow-wrap:anywhere;font-size:12px}ul{margin:2px 0;padding-left:16px}
+.sec{font-size:12px;color:#66707a}td code,li code{font-size:12px}ul{margin:2px 0;padding-left:16px}
 .hidden{display:none}
 """
 

@@ -14,7 +14,8 @@ _REASON_WIDTH = 110
 
 def fixed_deviations(book: OutcomeBook) -> list[tuple[str, str]]:
     """(node ID, reason) of the tests whose known deviation passed (strict xfail turned XPASS)."""
-    return [(t.nodeid, t.reason) for t in book.tests.values() if t.deviation_fixed]
+    return [(t.nodeid, t.reason.removeprefix("no longer deviates: ")) for t in book.tests.values()
+            if t.deviation_fixed]
 
 
 def closing_block(results: list[RowResult], book: OutcomeBook) -> list[str]:

@@ -46,6 +46,7 @@ class CheckContext:
     failed: list[str] = field(default_factory=list)  # IDs whose check failed (for the matrix)
     run_uid_root: str = ""  # the run's UID root, shown as <run> in failure text
     failure: dict[str, Any] | None = None  # the first failed check, for the reports (see :func:`fail`)
+    describe: Callable[[Any], str] | None = None  # a run UID -> patient / study date / description
 
     def requirements(self, req: Req) -> list[Requirement]:
         ids = list(self.req_ids) if req is None else [req] if isinstance(req, str) else list(req)
@@ -195,6 +196,7 @@ def same_set(actual: Iterable[Any], expected: Iterable[Any], *, req: Req = None,
     got, want = set(actual), set(expected)
     if got != want:
         missing, extra = sorted(want - got, key=str), sorted(got - want, key=str)
+        describe = describe or (_current.describe if _current is not None else None)
         if describe is not None:
             missing, extra = [describe(m) for m in missing], [describe(e) for e in extra]
         note = f"missing {len(missing)}: {_show(missing)}; unexpected {len(extra)}: {_show(extra)}"

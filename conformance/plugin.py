@@ -293,6 +293,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # -- running ----------------------------------------------------------------------------------------------
+def _describer(state: RunState) -> Any:
+    """Failure notes name the run's studies, series and instances by patient, date and description."""
+    if state.ids is None:
+        return None
+    from .checks.qido import describe_entity
+
+    return describe_entity(state.truth, "any")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Install the test's :class:`~conformance.expect.CheckContext` before its fixtures are set up."""
@@ -300,7 +309,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     ids = item.stash.get(_ITEM_IDS, None)
     if state is not None and ids:
         root = state.ids.uid_root if state.ids is not None and state.ids.rewrites else ""
-        expect_module.set_current(expect_module.CheckContext(item.nodeid, ids, state.catalogue, run_uid_root=root))
+        expect_module.set_current(expect_module.CheckContext(item.nodeid, ids, state.catalogue, run_uid_root=root,
+                                                             describe=_describer(state)))
     else:
         expect_module.set_current(None)
 

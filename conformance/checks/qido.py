@@ -99,15 +99,28 @@ def describe_query(raw: str, params: dict[str, Any]) -> str:
     return text
 
 
+def _knows(find: Callable[[str], Any], uid: Any) -> bool:
+    try:
+        find(uid)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
 def describe_entity(truth: Any, level: str) -> Callable[[str], str]:
-    """``uid -> 'DOE^JOHN / 20200612 / MR BRAIN'``: patient name, study date and description of the
+    """``level`` is study, series, instance or any (the level the UID is found at).
+``uid -> 'DOE^JOHN / 20200612 / MR BRAIN'``: patient name, study date and description of the
     study holding the entity (the UID itself when the run's truth does not know it)."""
     def describe(uid: str) -> str:
+        if level == "any":
+            found = next((lvl for lvl, find in (("study", truth.study), ("series", truth.series_by_uid),
+                                                ("instance", truth.instance)) if _knows(find, uid)), None)
+            return describe_entity(truth, found)(uid) if found else uid
         try:
             entry = {"study": truth.study, "series": truth.series_by_uid, "instance": truth.instance}[level](uid)
             study = truth.study(entry["StudyInstanceUID"])
-        except KeyError:
-            return expect.abbreviate(uid)
+        except (KeyError, TypeError):
+            return expect.abbreviate(str(uid))
         text = f"{pn_text(study.get('PatientName'))} / {study.get('StudyDate') or '-'} / " \
                f"{study.get('StudyDescription') or '-'}"
         if level == "series":

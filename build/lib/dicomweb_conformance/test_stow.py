@@ -1,0 +1,260 @@
+"""STOW-RS: the Store transaction (PS3.18 2019a 10.5) and its response module (Annex I).
+
+Every test stores instances under brand-new UIDs (``fresh_truth()``), so
+nothing collides with the run's data or another run's.  Expected values come
+from the fixture manifest: what was sent is known exactly.
+
+Status codes (table 10.5.3-1): 200 all stored; 202 some stored, others
+failed; 400 none stored because of bad syntax; 409 none stored because of a
+conflict such as a Study Instance UID mismatch on ``POST /studies/{study}``;
+415 unsupported request Content-Type.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pydicom
+import pytest
+from lxml import etree
+from PIL import Image
+
+from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.schemas import NATIVE_DICOM_NS, SchemaValidationError, validate_json
+
+JSON = "application/dicom+json"
+XML = "application/dicom+xml"
+RETRIEVE_URL = "00081190"
+FAILED_SOP_SEQUENCE = "00081198"
+REFERENCED_SOP_SEQUENCE = "00081199"
+OTHER_FAILURES_SEQUENCE = "0008119A"
+REFERENCED_SOP_CLASS = "00081150"
+REFERENCED_SOP_INSTANCE = "00081155"
+FAILURE_REASON = "00081197"
+SMALL = "wang-ct-001.dcm"  # 50 kB, JPEG-LS, GB18030
+OTHER = "yamada-cr-001.dcm"  # 62 kB, another study
+NOT_DICOM = b"This is not a DICOM Part 10 file: no preamble, no DICM prefix.\r\n" * 4
+
+
+def values(dataset: dict[str, Any], tag: str) -> list[Any]:
+    return (dataset.get(tag) or {}).get("Value") or []
+
+
+def store_module(response: Any, expect: Any, *, req: Any) -> dict[str, Any]:
+    """The Store Instances Response Module of a DICOM JSON response (one object, or an array of one)."""
+    expect.content_type(response, JSON, req=req)
+    data = expect.json_body(response, req=req)
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        expect.fail(req=req, what="STOW-RS response payload", expected="one DICOM JSON object (Annex I module)",
+                    actual=type(data).__name__, response=response)
+    try:
+        validate_json(data)
+    except SchemaValidationError as exc:
+        expect.fail(req=req, what="Store Instances Response Module (DICOM JSON, Annex F)", expected="valid",
+                    actual="; ".join(exc.problems[:5]), response=response)
+    return data
+
+
+def items(module: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+    return [i for i in values(module, tag) if isinstance(i, dict)]
+
+
+def referenced_uids(module: dict[str, Any]) -> list[str]:
+    return [values(i, REFERENCED_SOP_INSTANCE)[0] for i in items(module, REFERENCED_SOP_SEQUENCE)
+            if values(i, REFERENCED_SOP_INSTANCE)]
+
+
+def check_referenced(module: dict[str, Any], sent: list[dict[str, Any]], expect: Any, response: Any, req: Any) -> None:
+    """I.1: one ReferencedSOPSequence item per stored instance: SOP Class, SOP Instance and Retrieve URL."""
+    by_uid = {values(i, REFERENCED_SOP_INSTANCE)[0]: i for i in items(module, REFERENCED_SOP_SEQUENCE)
+              if values(i, REFERENCED_SOP_INSTANCE)}
+    expect.same_set(by_uid, [i["SOPInstanceUID"] for i in sent], req=req, response=response,
+                    what="ReferencedSOPInstanceUID (0008,1155) of the ReferencedSOPSequence (0008,1199) items")
+    for instance in sent:
+        item = by_uid[instance["SOPInstanceUID"]]
+        expect.equal(values(item, REFERENCED_SOP_CLASS), [instance["SOPClassUID"]], req=req, response=response,
+                     what=f"ReferencedSOPClassUID (0008,1150) of {instance['SOPInstanceUID']}")
+        url = values(item, RETRIEVE_URL)
+        expect.that(len(url) == 1 and str(url[0]).startswith(("http://", "https://"))
+                    and url[0].rstrip("/").endswith(instance["SOPInstanceUID"]), req=req, response=response,
+                    what=f"RetrieveURL (0008,1190) of {instance['SOPInstanceUID']}",
+                    expected="the instance's WADO-RS URL", actual=url)
+
+
+def failed_uids(module: dict[str, Any]) -> list[str]:
+    return [values(i, REFERENCED_SOP_INSTANCE)[0] for i in items(module, FAILED_SOP_SEQUENCE)
+            if values(i, REFERENCED_SOP_INSTANCE)]
+
+
+def check_failure_reasons(module: dict[str, Any], expect: Any, response: Any, req: Any,
+                          tags: tuple[str, ...] = (FAILED_SOP_SEQUENCE,)) -> None:
+    """Every failure item carries a Failure Reason (0008,1197), a US number (I.2.2)."""
+    found = [i for tag in tags for i in items(module, tag)]
+    expect.that(found, req=req, what=f"items of {' or '.join(tags)}", expected="at least one", actual="none",
+                response=response)
+    for item in found:
+        reason = values(item, FAILURE_REASON)
+        expect.that(len(reason) == 1 and isinstance(reason[0], int), req=req, response=response,
+                    what="FailureReason (0008,1197) of a failure item", expected="one US value", actual=reason)
+
+
+def not_stored(client: Any, expect: Any, sop_uid: str, req: Any) -> None:
+    """QIDO-RS finds no instance with this SOP Instance UID (204, or 200 with an empty array)."""
+    response = client.get("instances", params={"SOPInstanceUID": sop_uid}, headers={"Accept": JSON})
+    expect.status(response, (200, 204), req=req)
+    found = json.loads(response.content) if response.status_code == 200 and response.content else []
+    expect.equal(found, [], req=req, response=response, what=f"QIDO-RS results for the refused instance {sop_uid}")
+
+
+# -- success ------------------------------------------------------------------------------------------
+@pytest.mark.requirement("STOW-001", "STOW-002", "STOW-003")
+def test_store_one_instance(client, fresh_truth, expect):
+    fresh = fresh_truth()
+    instance = fresh.instance_by_file(SMALL)
+    response = client.stow([fresh.file_bytes(instance["SOPInstanceUID"])])
+    expect.status(response, 200, req="STOW-001")
+    module = store_module(response, expect, req="STOW-002")
+    expect.that(RETRIEVE_URL in module, req="STOW-002", what="RetrieveURL (0008,1190) of the module",
+                expected="present (Type 2)", actual="absent", response=response)
+    check_referenced(module, [instance], expect, response, "STOW-003")
+    expect.equal(failed_uids(module), [], req="STOW-001", what="FailedSOPSequence items", response=response)
+    url = values(items(module, REFERENCED_SOP_SEQUENCE)[0], RETRIEVE_URL)[0]
+    retrieved = client.get(url, headers={"Accept": 'multipart/related; type="application/dicom"'})
+    expect.status(retrieved, 200, req="STOW-003")
+    mp = expect_multipart(retrieved, req="STOW-003", root_type="application/dicom")
+    ds = pydicom.dcmread(io.BytesIO(mp.parts[0].body))
+    expect.equal(str(ds.SOPInstanceUID), instance["SOPInstanceUID"], req="STOW-003", response=retrieved,
+                 what="SOP Instance UID retrieved from the RetrieveURL of the ReferencedSOPSequence item")
+
+
+@pytest.mark.requirement("STOW-001", "STOW-003")
+def test_store_several_instances_in_one_request(client, fresh_truth, expect):
+    """Six MR instances in four Transfer Syntaxes and a palette-colour image, one part each (10.5.1.4)."""
+    fresh = fresh_truth()
+    sent = fresh.instances_where(lambda i: i["file"].startswith(("doe-mr-t2-", "doe-sc-palette-")))
+    response = client.stow([fresh.file_bytes(i["SOPInstanceUID"]) for i in sent])
+    expect.status(response, 200, req="STOW-001")
+    check_referenced(store_module(response, expect, req="STOW-003"), sent, expect, response, "STOW-003")
+
+
+@pytest.mark.requirement("STOW-001", "STOW-011")
+def test_store_to_the_study_resource(client, fresh_truth, expect):
+    fresh = fresh_truth()
+    instance = fresh.instance_by_file(SMALL)
+    study = instance["StudyInstanceUID"]
+    response = client.stow([fresh.file_bytes(instance["SOPInstanceUID"])], study=study)
+    expect.status(response, 200, req="STOW-001")
+    url = values(store_module(response, expect, req="STOW-011"), RETRIEVE_URL)
+    expect.that(len(url) == 1 and str(url[0]).rstrip("/").endswith(f"studies/{study}"), req="STOW-011",
+                what="RetrieveURL (0008,1190) of the module", expected=f".../studies/{study}", actual=url,
+                response=response)
+
+
+@pytest.mark.requirement("STOW-009")
+def test_stored_instance_is_found_by_qido(client, fresh_truth, expect):
+    fresh = fresh_truth()
+    instance = fresh.instance_by_file(SMALL)
+    expect.status(client.stow([fresh.file_bytes(instance["SOPInstanceUID"])]), 200)
+    response = client.get("instances", params={"SOPInstanceUID": instance["SOPInstanceUID"],
+                                               "includefield": "PatientID"}, headers={"Accept": JSON})
+    expect.status(response, 200)
+    found = expect.dicom_json(response)
+    expect.equal(len(found), 1, what="QIDO-RS results for the stored SOP Instance UID", response=response)
+    for keyword, tag in (("StudyInstanceUID", "0020000D"), ("SeriesInstanceUID", "0020000E"),
+                         ("SOPClassUID", "00080016"), ("PatientID", "00100020")):
+        expect.equal(values(found[0], tag), [instance[keyword]], what=f"{keyword} of the stored instance",
+                     response=response)
+
+
+@pytest.mark.requirement("STOW-002", "STOW-003", "STOW-012")
+def test_xml_response(client, fresh_truth, expect):
+    """The module as a Native DICOM Model document (application/dicom+xml, or one multipart part)."""
+    fresh = fresh_truth()
+    instance = fresh.instance_by_file(SMALL)
+    response = client.stow([fresh.file_bytes(instance["SOPInstanceUID"])],
+                           accept=f'{XML}, multipart/related; type="{XML}"')
+    expect.status(response, 200, req="STOW-002")
+    ctype = expect.parse_media_type(response.headers.get("Content-Type", ""))[0]
+    if ctype == "multipart/related":
+        document = expect_multipart(response, req="STOW-012", root_type=XML, part_types=XML).parts[0].body
+    else:
+        expect.content_type(response, XML, req="STOW-012")
+        document = response.content
+    expect.dicom_xml(document, req="STOW-012", response=response)
+    root = etree.fromstring(document)
+    ns = {"d": NATIVE_DICOM_NS}
+    uids = root.xpath(f'd:DicomAttribute[@tag="{REFERENCED_SOP_SEQUENCE}"]/d:Item/'
+                      f'd:DicomAttribute[@tag="{REFERENCED_SOP_INSTANCE}"]/d:Value/text()', namespaces=ns)
+    expect.equal([u.strip() for u in uids], [instance["SOPInstanceUID"]], req="STOW-003", response=response,
+                 what="ReferencedSOPInstanceUID values in the XML ReferencedSOPSequence")
+
+
+# -- failures -------------------------------------------------------------------------------------------
+@pytest.mark.requirement("STOW-005", "STOW-004")
+def test_study_uid_mismatch_is_409(client, fresh_truth, expect):
+    """10.5.3.1: a Study Instance UID mismatch with nothing stored is 409 Conflict."""
+    fresh = fresh_truth()
+    instance = fresh.instance_by_file(SMALL)
+    other_study = fresh.instance_by_file(OTHER)["StudyInstanceUID"]
+    response = client.stow([fresh.file_bytes(instance["SOPInstanceUID"])], study=other_study)
+    expect.status(response, 409, req="STOW-005")
+    if expect.parse_media_type(response.headers.get("Content-Type", ""))[0] == JSON:
+        module = store_module(response, expect, req="STOW-004")  # a failure payload is optional (10.5.3.3)
+        expect.equal(failed_uids(module), [instance["SOPInstanceUID"]], req="STOW-004", response=response,
+                     what="ReferencedSOPInstanceUID of the FailedSOPSequence (0008,1198) items")
+        check_failure_reasons(module, expect, response, "STOW-004")
+    not_stored(client, expect, instance["SOPInstanceUID"], "STOW-005")
+
+
+@pytest.mark.requirement("STOW-005", "STOW-008", "STOW-003", "STOW-004")
+def test_study_uid_mismatch_among_good_instances_is_202(client, fresh_truth, expect):
+    fresh = fresh_truth()
+    good, bad = fresh.instance_by_file(SMALL), fresh.instance_by_file(OTHER)
+    response = client.stow([fresh.file_bytes(good["SOPInstanceUID"]), fresh.file_bytes(bad["SOPInstanceUID"])],
+                           study=good["StudyInstanceUID"])
+    expect.status(response, 202, req="STOW-008")
+    module = store_module(response, expect, req="STOW-004")
+    check_referenced(module, [good], expect, response, "STOW-003")
+    expect.equal(failed_uids(module), [bad["SOPInstanceUID"]], req="STOW-004", response=response,
+                 what="ReferencedSOPInstanceUID of the FailedSOPSequence (0008,1198) items")
+    check_failure_reasons(module, expect, response, "STOW-004")
+    not_stored(client, expect, bad["SOPInstanceUID"], "STOW-005")
+
+
+@pytest.mark.requirement("STOW-008", "STOW-003", "STOW-004")
+def test_good_instance_with_a_part_that_is_not_dicom_is_202(client, fresh_truth, expect):
+    """The failed part has no SOP Instance UID: its item may be in FailedSOPSequence or Other Failures Sequence."""
+    fresh = fresh_truth()
+    good = fresh.instance_by_file(SMALL)
+    response = client.stow([fresh.file_bytes(good["SOPInstanceUID"]), NOT_DICOM])
+    expect.status(response, 202, req="STOW-008")
+    module = store_module(response, expect, req="STOW-004")
+    check_referenced(module, [good], expect, response, "STOW-003")
+    check_failure_reasons(module, expect, response, "STOW-004", tags=(FAILED_SOP_SEQUENCE, OTHER_FAILURES_SEQUENCE))
+
+
+@pytest.mark.requirement("STOW-007")
+def test_only_parts_that_are_not_dicom_is_400(client, expect):
+    expect.status(client.stow([NOT_DICOM, NOT_DICOM[::-1]]), 400)
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (4, 4), 128).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.requirement("STOW-006")
+@pytest.mark.parametrize("kind", ["application/json", "text/plain", "multipart-image/png"])
+def test_unsupported_request_content_type_is_415(client, expect, kind):
+    """A body the Store transaction does not define (10.5.1.4): JSON, text, multipart of PNG images."""
+    if kind == "multipart-image/png":
+        response = client.stow([_png()], part_type="image/png")
+    else:
+        body = b'{"00100010": {"vr": "PN"}}' if kind == "application/json" else b"hello"
+        response = client.post("studies", data=body, headers={"Content-Type": kind, "Accept": JSON})
+    expect.status(response, 415)

@@ -1,0 +1,131 @@
+"""``python -m mock_server``: start the reference DICOMweb server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .config import ConfigError, Settings, load_config
+
+__all__ = ["main"]
+
+
+def _int_in(option: str, low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer within low..high, or a message naming ``option``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{option} must be within {low}..{high}, got {value}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mock_server",
+                                description="Reference mock DICOMweb server (QIDO-RS, WADO-RS, WADO-URI, STOW-RS).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_int_in("--port", 0, 65535), default=None, help="port (default: HttpPort of the config, else 8042; 0 = any free port)")
+    p.add_argument("--config", type=Path, help="Orthanc-style JSON configuration file (// comments allowed)")
+    p.add_argument("--store", type=Path, help="directory that keeps the instances across restarts (default: a temporary directory)")
+    p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
+    p.add_argument("--record", action="store_true", help="keep a log of received requests at /_mock/requests (a spy for tests)")
+    p.add_argument("--workers", type=_int_in("--workers", 1, 64), default=1,
+                   help="worker processes sharing the store (default 1: one threaded process; "
+                        "more: gunicorn with N processes of 4 threads each)")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_config(args.config) if args.config else Settings()
+    except ConfigError as exc:
+        print(f"error: --config: {exc}", file=sys.stderr)
+        return 2
+    if args.record:
+        settings.record_requests = True
+    if args.workers > 1 and settings.record_requests:
+        print("error: --record: the request log lives in one process; use it with --workers 1", file=sys.stderr)
+        return 2
+    settings.workers = args.workers
+    if args.store is not None and args.store.exists() and not args.store.is_dir():
+        print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
+        return 2
+    from .app import create_app
+    from .store.disk import DiskStore
+    from .threaded import ServerThread
+
+    started = time.perf_counter()
+    try:
+        store = DiskStore(args.store) if args.store else DiskStore.temporary()
+    except OSError as exc:
+        print(f"error: --store: cannot use {args.store}: {exc.strerror}", file=sys.stderr)
+        return 2
+    app = create_app(settings, store, fixtures=not args.no_fixtures)
+    port = args.port if args.port is not None else settings.http_port
+    ssl_context = None
+    if settings.ssl_enabled:
+        from .tls import server_ssl_context
+        ssl_context = server_ssl_context(settings)
+    if args.workers > 1:
+        return _serve_with_workers(app, args.host, port, args.workers, started)
+    try:
+        server = ServerThread(app, args.host, port, ssl_context, quiet=False)
+    except OSError as exc:
+        print(f"error: --port: cannot listen on {args.host}:{port}: {exc.strerror}", file=sys.stderr)
+        store.close()
+        return 2
+    settings.http_port = server.server.server_port
+    _banner(app, server.url, started)
+    try:
+        server.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server.server_close()
+        store.close()
+    return 0
+
+
+def _banner(app, origin: str, started: float, workers: int = 1) -> None:
+    counts = app.store.counts()
+    how = f", {workers} worker processes" if workers > 1 else ""
+    print(f"DICOMweb mock serving {counts['instances']} instances in {counts['studies']} studies "
+          f"(ready in {time.perf_counter() - started:.1f} s{how})", flush=True)
+    print(f"  DICOMweb root: {origin}{app.settings.dicomweb.root}", flush=True)
+    print(f"  WADO-URI:      {origin}{app.settings.dicomweb.wado_root}", flush=True)
+
+
+def _serve_with_workers(app, host: str, port: int, workers: int, started: float) -> int:
+    """``--workers N``: gunicorn forks N processes over the store the master opened."""
+    from .multiprocess import serve_with_workers
+
+    settings = app.settings
+    scheme = "https" if settings.ssl_enabled else "http"
+    ssl_factory = None
+    if settings.ssl_enabled:
+        from .tls import server_ssl_context
+        ssl_factory = lambda: server_ssl_context(settings)  # noqa: E731
+
+    def ready(bound: int) -> None:
+        settings.http_port = bound
+        _banner(app, f"{scheme}://{host}:{bound}", started, workers)
+
+    try:
+        serve_with_workers(app, host, port, workers, ssl_context=ssl_factory, on_ready=ready)
+    finally:
+        app.store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

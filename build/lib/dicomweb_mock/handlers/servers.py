@@ -1,0 +1,317 @@
+"""The DICOMweb client side: ``{root}servers`` (seed: "Querying a remote DICOMweb server").
+
+* ``GET servers`` (names), ``GET servers?expand`` (details, never a password),
+  ``GET servers/{name}`` (operations offered), ``PUT``/``DELETE servers/{name}``;
+* ``POST servers/{name}/get``: a GET below the remote's URL, its answer relayed;
+* ``POST servers/{name}/stow``: Orthanc resources sent by STOW-RS, chunked by
+  ``StowMaxInstances``/``StowMaxSize``;
+* ``POST servers/{name}/retrieve``: WADO-RS retrieve of studies, series or
+  instances into the local store; the answer lists their Orthanc identifiers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from werkzeug.wrappers import Request, Response
+
+from ..client.chunking import plan_chunks
+from ..client.remote import BODY_ERRORS, RemoteClient, RemoteError, body_failure, remote_url
+from ..config import ConfigError, RemoteServer, parse_remote_server
+from ..dicomweb.multipart import MultipartError, Part, content_type_header, iter_multipart, iter_parts, new_boundary
+from ..dicomweb.multipart import multipart_length
+from ..dicomweb.multipart import parse_content_type
+from ..errors import HttpError
+from ..store.base import InstanceRecord, InvalidInstance, StoreError
+from ..store.orthanc_ids import ORTHANC_ID_RE
+from .common import json_response
+
+_OPERATIONS = ["get", "retrieve", "stow"]
+_LEVELS = ("patients", "studies", "series", "instances")
+
+
+def _server(state, name: str) -> RemoteServer:
+    server = state.settings.dicomweb.servers.get(name)
+    if server is None:
+        raise HttpError(404, f"unknown DICOMweb server {name!r}; GET servers lists them")
+    return server
+
+
+def _json(request: Request) -> Any:
+    try:
+        return json.loads(request.get_data(cache=False) or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise HttpError(400, "the request body must be a JSON object") from None
+
+
+def _body(request: Request) -> dict[str, Any]:
+    body = _json(request)
+    if not isinstance(body, dict):
+        raise HttpError(400, "the request body must be a JSON object")
+    return body
+
+
+def _remote_error(exc: RemoteError) -> HttpError:
+    return HttpError(exc.status, exc.reason)
+
+
+# -- registry ----------------------------------------------------------------------------------------
+def list_servers(state, request: Request) -> Response:
+    """Names of the configured servers; ``?expand`` adds their (password-free) settings."""
+    servers = state.settings.dicomweb.servers
+    if "expand" in request.args:
+        return json_response({name: s.public() for name, s in sorted(servers.items())})
+    return json_response(sorted(servers))
+
+
+def get_server(state, request: Request, name: str) -> Response:
+    _server(state, name)
+    return json_response(_OPERATIONS)
+
+
+def _single_process(state) -> None:
+    """Run-time registry changes would reach one worker only: refuse them with several workers."""
+    if state.settings.workers > 1:
+        raise HttpError(409, f"the mock runs {state.settings.workers} worker processes: set remote servers in "
+                             "the configuration (DicomWeb.Servers) instead of at run time")
+
+
+def put_server(state, request: Request, name: str) -> Response:
+    """Add or replace a remote at run time; validated like the configuration."""
+    _single_process(state)
+    if not name or "/" in name:
+        raise HttpError(400, f"invalid server name {name!r}")
+    try:
+        # Any form of the configuration (``[url]``, ``[url, user, password]``, an object), not only
+        # objects: the run-time registry is validated exactly like ``DicomWeb.Servers``.
+        server = parse_remote_server(name, _json(request), f"servers/{name}")
+    except ConfigError as exc:
+        raise HttpError(400, str(exc)) from None
+    with state.lock:
+        state.settings.dicomweb.servers[name] = server
+    return json_response({})
+
+
+def delete_server(state, request: Request, name: str) -> Response:
+    _single_process(state)
+    with state.lock:
+        _server(state, name)
+        del state.settings.dicomweb.servers[name]
+    return json_response({})
+
+
+# -- get -----------------------------------------------------------------------------------------------
+def remote_get(state, request: Request, name: str) -> Response:
+    """Relay a GET (QIDO-RS, WADO-RS) to the remote: its status, Content-Type and body come back."""
+    server = _server(state, name)
+    body = _body(request)
+    if "Uri" not in body:
+        raise HttpError(400, "the body needs a 'Uri' (a path below the server's URL)")
+    try:
+        url = remote_url(server, body["Uri"], body.get("Arguments"))
+        client = RemoteClient(server, state.settings)
+        answer = client.request("GET", url, session_headers=body.get("HttpHeaders"), stream=True)
+    except RemoteError as exc:
+        raise _remote_error(exc) from None
+    headers = {"Content-Type": answer.headers.get("Content-Type", "application/octet-stream")}
+    if "Content-Length" in answer.headers and "Content-Encoding" not in answer.headers:
+        headers["Content-Length"] = answer.headers["Content-Length"]
+
+    def relay() -> Iterator[bytes]:
+        try:
+            yield from answer.iter_content(64 * 1024)
+        finally:
+            answer.close()
+    return Response(relay(), status=answer.status_code, headers=headers, direct_passthrough=True)
+
+
+# -- stow ----------------------------------------------------------------------------------------------
+class _Body:
+    """A STOW-RS body of known length, read part by part from the files (bounded memory)."""
+
+    def __init__(self, parts: list[Part], boundary: str, length: int):
+        self._iter = iter_parts(parts, boundary)
+        self._buffer = b""
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._buffer:
+            yield self._buffer
+            self._buffer = b""
+        yield from self._iter
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._iter, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def _instances_of(state, resources: list[Any]) -> list[InstanceRecord]:
+    seen: dict[str, InstanceRecord] = {}
+    for oid in resources:
+        if not isinstance(oid, str) or not ORTHANC_ID_RE.match(oid):
+            raise HttpError(400, f"'Resources' must hold Orthanc identifiers, got {str(oid)[:80]!r}")
+        found: list[InstanceRecord] = []
+        for level in _LEVELS:
+            found = state.store.index.instances_under(level, oid)
+            if found:
+                break
+        if not found:
+            raise HttpError(404, f"unknown resource {oid}")
+        for record in found:
+            seen.setdefault(record.sop_instance_uid, record)
+    return list(seen.values())
+
+
+def _failed_uids(answer_body: bytes) -> list[str]:
+    """SOP Instance UIDs of FailedSOPSequence (0008,1198), plus "?" per item of (0008,119A).
+
+    Fix: (0008,119A) "Other Failures" (a part that is not an instance, a truncated body) was
+    ignored, so a 202 that stored fewer instances than were sent counted as a success.
+    """
+    try:
+        module = json.loads(answer_body)
+    except ValueError:
+        return []
+    if not isinstance(module, dict):
+        return []
+    failed = []
+    for tag in ("00081198", "0008119A"):
+        element = module.get(tag)
+        items = element.get("Value") if isinstance(element, dict) else None
+        for item in items if isinstance(items, list) else []:
+            uid = item.get("00081155") if isinstance(item, dict) else None
+            values = uid.get("Value") if isinstance(uid, dict) else None
+            failed.append(str(values[0]) if isinstance(values, list) and values else "?")
+    return failed
+
+
+def remote_stow(state, request: Request, name: str) -> Response:
+    """Send Orthanc resources to the remote by STOW-RS, in chunks within the configured limits."""
+    server = _server(state, name)
+    body = _body(request)
+    resources = body.get("Resources")
+    if not isinstance(resources, list) or not resources:
+        raise HttpError(400, "the body needs 'Resources': a non-empty list of Orthanc identifiers")
+    records = _instances_of(state, resources)
+    boundary = new_boundary()
+    parts = [Part(content_type="application/dicom", body=lambda r=r: state.store.open(r),
+                  length=r.size) for r in records]
+    part_sizes = [_part_size(p, boundary) for p in parts]
+    dw = state.settings.dicomweb
+    chunks = plan_chunks(part_sizes, dw.stow_max_instances, dw.stow_max_size, overhead=len(boundary) + 6)
+    client = RemoteClient(server, state.settings)
+    url = remote_url(server, "studies")
+    sent: list[dict[str, Any]] = []
+    for number, chunk in enumerate(chunks, start=1):
+        chunk_parts = [parts[i] for i in chunk]
+        length = sum(part_sizes[i] for i in chunk) + len(boundary) + 4
+        headers = {"Content-Type": content_type_header("application/dicom", boundary),
+                   "Accept": "application/dicom+json"}
+        try:
+            answer = client.request("POST", url, headers=headers, session_headers=body.get("HttpHeaders"),
+                                    data=_Body(chunk_parts, boundary, length))
+        except RemoteError as exc:
+            raise HttpError(exc.status, f"STOW-RS request {number}/{len(chunks)}: {exc.reason}") from None
+        failed = _failed_uids(answer.content) if answer.status_code in (200, 202, 409) else []
+        sent.append({"Instances": len(chunk), "Bytes": length, "Status": answer.status_code,
+                     "FailedInstances": failed})
+        if answer.status_code >= 300 or failed:
+            reason = answer.text.strip().splitlines()[0][:200] if answer.text.strip() else ""
+            return json_response({"Error": f"remote STOW-RS request {number}/{len(chunks)} answered "
+                                           f"{answer.status_code} {answer.reason}" + (f": {reason}" if reason else ""),
+                                  # Fix: the failed request's instances were counted as sent.
+                                  "Requests": sent, "Instances": sum(s["Instances"] for s in sent[:-1])},
+                                 status=502)
+    return json_response({"Resources": resources, "Instances": len(records), "Requests": sent})
+
+
+def _part_size(part: Part, boundary: str) -> int:
+    """Bytes one part adds to a body: delimiter, headers, data, CRLF (the close delimiter excluded).
+
+    Fix: this was measured on a copy with ``length=0``, so the part's ``Content-Length`` header
+    was counted with one digit; the request's Content-Length came out short and the remote
+    received every chunk truncated (its last instance lost).
+    """
+    return (multipart_length([part], boundary) or 0) - len(boundary) - 4
+
+
+# -- retrieve ------------------------------------------------------------------------------------------
+def _retrieve_path(item: Any) -> str:
+    if not isinstance(item, dict) or not isinstance(item.get("Study"), str) or not item["Study"]:
+        raise HttpError(400, "each of 'Resources' must be an object with 'Study' (and 'Series', 'Instance')")
+    path = f"studies/{item['Study']}"
+    if item.get("Series"):
+        path += f"/series/{item['Series']}"
+        if item.get("Instance"):
+            path += f"/instances/{item['Instance']}"
+    elif item.get("Instance"):
+        raise HttpError(400, "'Instance' needs 'Series'")
+    for key in ("Study", "Series", "Instance"):
+        value = item.get(key)
+        if value is not None and (not isinstance(value, str) or not all(c.isdigit() or c == "." for c in value)):
+            raise HttpError(400, f"'{key}' must be a DICOM UID, got {str(value)[:80]!r}")
+    return path
+
+
+def remote_retrieve(state, request: Request, name: str) -> Response:
+    """WADO-RS retrieve from the remote into the local store; answers the Orthanc instance ids."""
+    server = _server(state, name)
+    body = _body(request)
+    resources = body.get("Resources")
+    if not isinstance(resources, list) or not resources:
+        raise HttpError(400, "the body needs 'Resources': a list of {Study, Series?, Instance?}")
+    paths = [_retrieve_path(item) for item in resources]
+    client = RemoteClient(server, state.settings)
+    arguments = body.get("Arguments") or body.get("HttpArguments")
+    retrieved: list[str] = []
+    seen: set[str] = set()
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    for path in paths:
+        try:
+            url = remote_url(server, path, arguments)
+            answer = client.request("GET", url, headers={"Accept": accept},
+                                    session_headers=body.get("HttpHeaders"), stream=True)
+        except RemoteError as exc:
+            raise _remote_error(exc) from None
+        try:
+            if answer.status_code == 404:
+                raise HttpError(404, f"the remote has no {path}")
+            if answer.status_code != 200:
+                raise HttpError(502, f"remote WADO-RS {path} answered {answer.status_code} {answer.reason}")
+            mime, params = parse_content_type(answer.headers.get("Content-Type", ""))
+            if mime != "multipart/related" or "boundary" not in params:
+                raise HttpError(502, f"remote WADO-RS {path} answered {mime or 'no Content-Type'}, not multipart")
+            answer.raw.decode_content = True
+            for part in iter_multipart(answer.raw, params["boundary"]):
+                with part:
+                    try:
+                        with part.open() as fh:
+                            oid = state.store.add(fh).record.orthanc_id
+                        # Fix: overlapping resources (a study, then one of its series) listed an
+                        # instance once per download; the seed's answer lists the instances.
+                        if oid not in seen:
+                            seen.add(oid)
+                            retrieved.append(oid)
+                    except (InvalidInstance, StoreError) as exc:
+                        raise HttpError(502, f"an instance retrieved from {path} cannot be stored: "
+                                             f"{exc.reason}") from None
+        except MultipartError as exc:
+            raise HttpError(502, f"remote WADO-RS {path} sent a malformed multipart body: {exc}") from None
+        except BODY_ERRORS as exc:
+            raise _remote_error(body_failure(server, exc)) from None
+        finally:
+            answer.close()
+    return json_response(retrieved)
+

@@ -1,0 +1,133 @@
+"""The storage contract shared by the handlers and every store implementation.
+
+A store keeps DICOM Part 10 instances and an index of the attributes that
+QIDO-RS (PS3.18 10.6) searches and returns.  Handlers depend on this module
+only, never on a concrete store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Iterable, Protocol
+
+__all__ = [
+    "StoreError", "NotFound", "InstanceConflict", "InvalidInstance",
+    "InstanceRecord", "AddResult", "SearchScope", "SearchResult", "Store",
+]
+
+
+class StoreError(Exception):
+    """Base class of store errors; ``reason`` is one line for HTTP answers."""
+
+    status = 500
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotFound(StoreError):
+    """The requested study, series, instance or Orthanc resource is unknown."""
+
+    status = 404
+
+
+class InvalidInstance(StoreError):
+    """The bytes are not a storable DICOM instance (PS3.18 I.2 failure 0xC000/0xA900)."""
+
+    status = 400
+
+    def __init__(self, reason: str, failure_code: int = 0xC000):
+        super().__init__(reason)
+        self.failure_code = failure_code
+
+
+class InstanceConflict(StoreError):
+    """The instance conflicts with the stored hierarchy (its SOP Instance UID or series is
+    already stored under another series or study) or with the target study of the request."""
+
+    status = 409
+
+    def __init__(self, reason: str, failure_code: int = 0x0110):
+        super().__init__(reason)
+        self.failure_code = failure_code
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """What the index knows of one stored instance."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    patient_id: str
+    transfer_syntax_uid: str
+    size: int
+    number_of_frames: int
+    orthanc_id: str
+    path: str
+
+    @property
+    def series_orthanc_id(self) -> str:
+        from .orthanc_ids import series_id
+        return series_id(self.patient_id, self.study_instance_uid, self.series_instance_uid)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """Outcome of storing one instance."""
+
+    record: InstanceRecord
+    replaced: bool
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """The QIDO-RS resource being searched (PS3.18 table 10.6.1-4)."""
+
+    level: str  # "study" | "series" | "instance"
+    study_uid: str | None = None
+    series_uid: str | None = None
+
+
+@dataclass
+class SearchResult:
+    """Matches as DICOM JSON objects, plus how many more matched past ``limit``."""
+
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    remaining: int = 0
+
+    @property
+    def more_available(self) -> bool:
+        return self.remaining > 0
+
+
+class Store(Protocol):
+    """Operations every store offers."""
+
+    def add(self, source: BinaryIO, *, expected_study_uid: str | None = None) -> AddResult: ...
+
+    # add() in two steps, so a caller can check the next instance while this one reaches the disk.
+    def stage(self, source: BinaryIO, *, expected_study_uid: str | None = None) -> Any: ...
+
+    def commit(self, staged: Any) -> AddResult: ...
+
+    def discard(self, staged: Any) -> None: ...
+
+    def search(self, scope: SearchScope, filters: Iterable[Any], *, limit: int | None, offset: int,
+               case_sensitive_pn: bool = False, fuzzy: bool = False) -> SearchResult: ...
+
+    def instances(self, study_uid: str, series_uid: str | None = None,
+                  sop_instance_uid: str | None = None) -> list[InstanceRecord]: ...
+
+    def metadata_texts(self, records: Iterable[InstanceRecord]) -> list[str]: ...
+
+    def open(self, record: InstanceRecord) -> BinaryIO:
+        """The stored bytes of ``record``, also after the instance was stored again or
+        deleted meanwhile (a streaming retrieve reads what it listed)."""
+        ...
+
+    def delete_instance(self, record: InstanceRecord) -> None: ...
+
+    def reset(self, files: Iterable[Any] = ()) -> int: ...

@@ -496,3 +496,22 @@ def test_smoke_suite_runs_identically_with_and_without_xdist(tmp_path):
     results = list((tmp_path / "xdist" / "reports" / "allure-results").glob("*-result.json"))
     labels = {(l["name"], l["value"]) for r in results for l in json.loads(r.read_text())["labels"]}
     assert {("epic", "QIDO-RS"), ("feature", "qido"), ("severity", "critical")} <= labels
+
+
+def test_every_option_and_environment_variable_is_documented_in_the_readme():
+    from dicomweb_conformance.options import OPTIONS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for opt in OPTIONS:
+        assert f"`{opt.flag}" in readme and f"`{opt.env}`" in readme, opt.flag
+
+
+def test_no_option_collides_with_pytest(pytester):
+    result = pytester.runpytest("--help")
+    text = " ".join(result.stdout.str().split()).replace("- ", "-")  # help text is wrapped
+    assert "--level=shall|should|may" in text and "[env DICOMWEB_LEVEL]" in text
+    assert "--fixtures-dir=DIR" in text
+    from dicomweb_conformance.options import OPTIONS
+
+    for opt in OPTIONS:
+        assert f"[env {opt.env}]" in text, opt.env

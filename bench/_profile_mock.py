@@ -1,4 +1,4 @@
-"""Serve the mock like ``python3 -m mock_server`` but with cProfile on every request-handler thread.
+"""Serve the mock like ``python3 -m dicomweb_mock`` but with cProfile on every request-handler thread.
 
     python3 bench/_profile_mock.py --profile OUT.prof --store DIR --no-fixtures [--config CFG] --port P
 

@@ -2,7 +2,7 @@
 
 Orthanc is started and stopped through ``scripts/orthanc.py`` (its own
 configuration, HTTP Basic credentials and ``state.json``); the mock runs as a
-``python3 -m mock_server`` subprocess on a store directory, configured with the
+``python3 -m dicomweb_mock`` subprocess on a store directory, configured with the
 same credentials so both servers check HTTP Basic on every request.  Loading
 uses STOW-RS (PS3.18 10.5) with ``multipart/related; type="application/dicom"``.
 """
@@ -129,14 +129,14 @@ class OrthancProcess:
 
 
 def mock_supports_workers() -> bool:
-    """Whether ``python3 -m mock_server --help`` lists ``--workers``."""
+    """Whether ``python3 -m dicomweb_mock --help`` lists ``--workers``."""
     done = subprocess.run([sys.executable, "-m", "dicomweb_mock", "--help"], cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     return "--workers" in done.stdout
 
 
 class MockProcess:
-    """``python3 -m mock_server --store DIR --no-fixtures --config CFG --port P [--workers N]`` in its own
+    """``python3 -m dicomweb_mock --store DIR --no-fixtures --config CFG --port P [--workers N]`` in its own
     session; ``profile`` runs it through ``bench/_profile_mock.py`` (cProfile of every handler thread)."""
 
     def __init__(self, store: Path, config: Path, log: Path, *, workers: int | None = None,

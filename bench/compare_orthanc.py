@@ -5,7 +5,7 @@
                                      [--profile-mock OUT.prof] [--keep]
 
 Starts Orthanc + DICOMweb plugin (``scripts/orthanc.py``, fresh temporary
-``--dir``) and the mock (``python3 -m mock_server --store DIR --no-fixtures``,
+``--dir``) and the mock (``python3 -m dicomweb_mock --store DIR --no-fixtures``,
 same HTTP Basic credentials as Orthanc), loads both with the very same bytes
 through STOW-RS (PS3.18 10.5): ``--studies`` one-instance studies (tiny 8x8
 CT) and one 50-slice 512x512 CT series (26 MB).  Then each operation is timed
@@ -22,7 +22,7 @@ series retrieve and frame <= 1.5x (stretch 1.0x).  A measurement, not a test:
 the exit code is 0 whether or not targets are met, non-zero only when a server
 cannot be started or loaded.  ``--throughput`` adds requests/s under C
 concurrent clients running the QIDO searches, metadata and frame for T
-seconds: Orthanc, the mock as started, and (if ``python3 -m mock_server
+seconds: Orthanc, the mock as started, and (if ``python3 -m dicomweb_mock
 --help`` lists ``--workers``) the mock with 1 and N worker processes on the
 same store.  ``--profile-mock`` serves the mock through ``bench/_profile_mock.py``
 (cProfile on every handler thread; times are then inflated) and prints its hot spots.
@@ -257,7 +257,7 @@ def throughput(args: argparse.Namespace, servers: list[Server], ops: list[Operat
     results = [mixed_read_load(orthanc_server, gets, args.threads, args.seconds),
                mixed_read_load(mock_server, gets, args.threads, args.seconds, "mock (werkzeug threaded, as started)")]
     if not mock_supports_workers():
-        print("throughput: 'python3 -m mock_server --help' lists no --workers; multi-process figures skipped")
+        print("throughput: 'python3 -m dicomweb_mock --help' lists no --workers; multi-process figures skipped")
         return results
     mock.stop()
     store, config, log = mock_paths

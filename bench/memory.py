@@ -4,7 +4,7 @@
 
 Builds a CT study of ``--slices`` 512x512 16-bit slices (2,000 slices are
 1.05 GB) in a DiskStore, then, each case on a freshly started
-``python -m mock_server`` child process:
+``python -m dicomweb_mock`` child process:
 
 * WADO-RS study retrieve as stored (PS3.18 10.4.1.1.1, ``transfer-syntax=*``),
   the body read in 1 MiB chunks and dropped;

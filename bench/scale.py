@@ -6,7 +6,7 @@
 For each size N the script fills a DiskStore with N tiny CT instances (N/10
 one-series studies of 10 instances; 10 of them are "marker" studies of the
 patient surname ZYZZYVA, see ``synthetic.marker_population``), starts
-``python -m mock_server --store DIR --no-fixtures`` on it as a child process
+``python -m dicomweb_mock --store DIR --no-fixtures`` on it as a child process
 and times QIDO-RS requests (PS3.18 10.6) over HTTP.  Every indexed query
 returns the same number of results at every size, so its latency should stay
 flat (a leading-wildcard name query too: it goes through the name 3-grams);
@@ -65,7 +65,7 @@ def proc_status_kb(pid: int, field: str) -> int:
 
 
 class MockProcess:
-    """``python -m mock_server --store DIR --no-fixtures --port 0`` run as a child process."""
+    """``python -m dicomweb_mock --store DIR --no-fixtures --port 0`` run as a child process."""
 
     def __init__(self, store: Path, *, config: Path | None = None, timeout: float = 900.0):
         args = [sys.executable, "-m", "dicomweb_mock", "--store", str(store), "--no-fixtures", "--port", "0"]

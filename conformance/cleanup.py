@@ -18,23 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from .http import TransportError
 from .truth import RunIds, Truth
 
-__all__ = ["DEST", "add_option", "note_fresh", "attach_stored", "collect_stored", "run_cleanup", "delete_patients"]
+__all__ = ["note_fresh", "attach_stored", "collect_stored", "run_cleanup", "delete_patients"]
 
-DEST = "dicomweb_cleanup"
 STORED_PROPERTY = "stored_run_ids"
 _fresh: list[RunIds] = []  # this process, the running test: the fresh truths it made
-
-
-def add_option(parser: pytest.Parser) -> None:
-    group = parser.getgroup("dicomweb", "DICOMweb conformance suite")
-    group.addoption("--cleanup", action="store_true", dest=DEST, default=False,
-                    help="at the end, delete what the run stored on the target (Orthanc REST DELETE, also "
-                         "offered by the mock); other servers keep it")
 
 
 def note_fresh(truth: Truth) -> Truth:

@@ -1,4 +1,4 @@
-"""``python -m conformance.coverage``: which catalogue rows have tests (static, no server needed).
+"""``python -m dicomweb_conformance.coverage``: which catalogue rows have tests (static, no server needed).
 
 Collects the conformance tests (``pytest --collect-only`` in this process,
 with a small plugin reading ``@pytest.mark.requirement``) and prints every
@@ -59,7 +59,7 @@ def collect(paths: list[str]) -> _Collector:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.coverage", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dicomweb_conformance.coverage", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help="test paths to collect (default: the conformance package)")
     parser.add_argument("--level", choices=LEVELS, action="append",
                         help="levels to list (default: SHALL); repeat for several")

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import time
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .cli import DISTRIBUTION, version as suite_version
 from .report import RowResult, counts
 
 __all__ = ["RESULTS_NAME", "SCHEMA_PATH", "suite_version", "results_document", "write_results_json",
@@ -26,15 +26,6 @@ __all__ = ["RESULTS_NAME", "SCHEMA_PATH", "suite_version", "results_document", "
 
 RESULTS_NAME = "conformance-results.json"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "conformance-results.schema.json"
-DISTRIBUTION = "dicomweb-conformance"
-
-
-def suite_version() -> str:
-    """The installed version of the suite (``0+unknown`` when run from a tree that is not installed)."""
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def _per_service(results: list[RowResult]) -> dict[str, dict[str, int]]:

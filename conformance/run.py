@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
+from .cli import version as suite_version
 from .options import RunOptions
 from .report import OutcomeBook, RowResult
 from .requirements import Catalogue
@@ -20,6 +21,7 @@ from .seeding import SeedError, SeedReport, seed
 from .target import EmbeddedMock, Target, default_wado_uri_url, make_client, make_session, probe_identity, \
     start_embedded_mock
 from .http import TransportError
+from dicomweb_fixtures import FixtureError
 from .truth import RunIds, Truth
 
 __all__ = ["STATE", "WORKER_KEY", "RunState", "state_of", "prepare", "environment"]
@@ -50,6 +52,7 @@ class RunState:
     report_path: Path | None = None
     cleanup_lines: list[str] = field(default_factory=list)
     fresh_ids: list[RunIds] = field(default_factory=list)  # fresh truths of the tests (what --cleanup deletes)
+    nothing_ran: bool = False          # every selected conformance test was skipped
     _session: Any = None
     _truth: Truth | None = None
 
@@ -110,8 +113,9 @@ def _fixture_files(progress: Callable[[str], None]) -> list[Path]:
 def prepare(state: RunState, progress: Callable[[str], None] = lambda text: None) -> None:
     """Start (or reach) the target, learn its identity and seed it (``progress``: status lines).
 
-    A target that cannot be reached, or refuses the fixtures, ends the run
-    at once with one message (``pytest.exit``, exit status 3).
+    A target that cannot be reached, or refuses the fixtures, and fixture data
+    that cannot be generated, end the run at once with one line
+    (``pytest.exit``, exit status 1).
     """
     o = state.options
     try:
@@ -137,6 +141,9 @@ def prepare(state: RunState, progress: Callable[[str], None] = lambda text: None
     except SeedError as exc:
         state.stop()
         pytest.exit(f"dicomweb conformance: seeding the target failed: {exc}", returncode=EXIT_TARGET_FAILURE)
+    except FixtureError as exc:
+        state.stop()
+        pytest.exit(f"dicomweb conformance: {exc}", returncode=EXIT_TARGET_FAILURE)
     state.target, state.ids = target, ids
 
 
@@ -146,9 +153,9 @@ def environment(state: RunState) -> dict[str, str]:
     assert t is not None and ids is not None
     env = {"target.dicomweb_url": t.dicomweb_url, "target.wado_uri_url": t.wado_uri_url,
            "target.server": t.description, "target.embedded": str(t.embedded).lower(),
-           "profile": f"{o.profile.name} ({o.profile.source})", "strict": str(o.strict).lower(),
+           "profile": f"{o.profile.name} ({o.profile.source})", "level": o.level,
            "preloaded": str(o.preloaded).lower(), "run.uid_root": ids.uid_root,
-           "run.patient_suffix": ids.patient_suffix or "(none)"}
+           "run.patient_suffix": ids.patient_suffix or "(none)", "suite.version": suite_version()}
     if state.seed_report:
         r = state.seed_report
         env["seeding"] = f"{r.instances} instances in {r.requests} STOW-RS requests, {r.seconds:.1f} s"

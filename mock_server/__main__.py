@@ -1,4 +1,4 @@
-"""``python -m mock_server``: start the reference DICOMweb server."""
+"""``python -m dicomweb_mock``: start the reference DICOMweb server."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _int_in(option: str, low: int, high: int) -> Callable[[str], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mock_server",
+    p = argparse.ArgumentParser(prog="dicomweb-mock",
                                 description="Reference mock DICOMweb server (QIDO-RS, WADO-RS, WADO-URI, STOW-RS).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_int_in("--port", 0, 65535), default=None, help="port (default: HttpPort of the config, else 8042; 0 = any free port)")
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.store is not None and args.store.exists() and not args.store.is_dir():
         print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
         return 2
+    from dicomweb_fixtures import FixtureError
+
     from .app import create_app
     from .store.disk import DiskStore
     from .threaded import ServerThread
@@ -70,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: --store: cannot use {args.store}: {exc.strerror}", file=sys.stderr)
         return 2
-    app = create_app(settings, store, fixtures=not args.no_fixtures)
+    try:
+        app = create_app(settings, store, fixtures=not args.no_fixtures)
+    except FixtureError as exc:
+        print(f"error: cannot load the fixtures: {exc}", file=sys.stderr)
+        store.close()
+        return 1
     port = args.port if args.port is not None else settings.http_port
     ssl_context = None
     if settings.ssl_enabled:

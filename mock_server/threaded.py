@@ -1,6 +1,6 @@
 """Run the mock in a background thread on a free port (tests, the suite).
 
-The same :class:`~mock_server.app.MockApp` as ``python -m mock_server``,
+The same :class:`~mock_server.app.MockApp` as ``python -m dicomweb_mock``,
 served by werkzeug's threaded WSGI server.
 """
 

@@ -139,7 +139,7 @@ def retrieve_as_stored(session: requests.Session, dicomweb_url: str, inst: Insta
 
 
 class MockProcess:
-    """``python -m mock_server --store DIR --no-fixtures --port 0 [extra...]`` as a subprocess."""
+    """``python -m dicomweb_mock --store DIR --no-fixtures --port 0 [extra...]`` as a subprocess."""
 
     def __init__(self, store: Path, *extra: str, env: dict[str, str] | None = None, log: Path | None = None):
         self.store = store

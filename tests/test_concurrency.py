@@ -6,7 +6,7 @@ writers also send the same instances at the same moment.  Afterwards every insta
 stored exactly once and retrieves byte for byte as sent (``transfer-syntax=*``,
 PS3.18 8.7.3.5.2), and the store directory holds exactly the indexed files.
 
-Two setups: one threaded server in this process, and two ``python -m mock_server``
+Two setups: one threaded server in this process, and two ``python -m dicomweb_mock``
 processes sharing one ``--store`` directory.  A third test starts a second process on a
 store while the first is storing: start-up must not disturb the other process's work.
 """

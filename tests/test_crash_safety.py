@@ -1,6 +1,6 @@
 """End-to-end crash safety of the on-disk store: SIGKILL during STOW-RS (PS3.18 10.5), restart.
 
-``python -m mock_server --store DIR`` receives large STOW-RS requests (30 instances of
+``python -m dicomweb_mock --store DIR`` receives large STOW-RS requests (30 instances of
 1 MiB, a chunked body sent slowly) and is killed with SIGKILL at several points: while a
 part is half sent, after some instances became visible through QIDO-RS (PS3.18 10.6),
 during two concurrent requests, and while instances are being replaced.  After a restart

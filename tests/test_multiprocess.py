@@ -1,4 +1,4 @@
-"""``python -m mock_server --workers N``: several processes serving one store.
+"""``python -m dicomweb_mock --workers N``: several processes serving one store.
 
 Runs the real command line (gunicorn, forked workers) and checks what a user
 relies on: every worker sees what any worker stored, concurrent STOW-RS across

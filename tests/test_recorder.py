@@ -171,7 +171,7 @@ def test_chunked_stow_is_recorded(data: Dataset) -> None:
 
 
 def test_record_flag_of_the_command_line() -> None:
-    """``python -m mock_server --record`` keeps the log at ``/_mock/requests``."""
+    """``python -m dicomweb_mock --record`` keeps the log at ``/_mock/requests``."""
     process = subprocess.Popen([sys.executable, "-m", "dicomweb_mock", "--port", "0", "--no-fixtures", "--record"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

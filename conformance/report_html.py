@@ -161,7 +161,7 @@ def render_report(results: list[RowResult], meta: dict[str, str], *, suite_versi
     generated = generated or time.strftime("%Y-%m-%d %H:%M:%S %Z")
     services = _services(results)
     facts = [("Target", meta.get("target.dicomweb_url", "?")), ("Server", meta.get("target.server", "unknown")),
-             ("Profile", meta.get("profile", "?")), ("Date", generated), ("Suite", f"dicomweb-conformance "
+             ("Profile", meta.get("profile", "?")), ("Level", meta.get("level", "SHALL")), ("Date", generated), ("Suite", f"dicomweb-conformance "
                                                                                    f"{suite_version}")]
     facts_html = "".join(f"<div><b>{_esc(k)}</b> {_esc(v)}</div>" for k, v in facts)
     failed = [r for r in results if r.outcome == "failed"]

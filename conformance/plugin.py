@@ -53,6 +53,10 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     add_options(parser, pluginmanager)
 
 
+def _item_ids(item: pytest.Item) -> tuple[str, ...] | None:
+    return item.stash.get(_ITEM_IDS, None)
+
+
 def _in_paths(path: Path, paths: list[Path]) -> bool:
     return any(path == p or p in path.parents for p in paths)
 
@@ -112,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if data["allure_dir"] and hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
             config.option.allure_report_dir = data["allure_dir"]
         config.stash[STATE] = state
-        config.pluginmanager.register(deselected_hook(state, config), "dicomweb-conformance-deselected")
+        config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
         return
     paths = suite_paths(config)
     if not _selected(config, paths):
@@ -127,7 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _default_reports(config, state)
     config.stash[STATE] = state
     config.pluginmanager.register(_OutcomeRecorder(state), "dicomweb-conformance-outcomes")
-    config.pluginmanager.register(deselected_hook(state, config), "dicomweb-conformance-deselected")
+    config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "dicomweb-conformance-xdist")
 

@@ -60,10 +60,9 @@ class _Deselected:
             self.state.book.add_deselected(nodeid, ids)
 
 
-def deselected_hook(state: Any, config: pytest.Config) -> _Deselected:
-    from .plugin import _ITEM_IDS
-
-    return _Deselected(state, config, lambda item: item.stash.get(_ITEM_IDS, None))
+def deselected_hook(state: Any, config: pytest.Config, ids_of: Callable[[pytest.Item], Any]) -> _Deselected:
+    """The plugin object recording deselected tests (``ids_of``: a collected item's requirement IDs)."""
+    return _Deselected(state, config, ids_of)
 
 
 def merge_worker_output(state: Any, workeroutput: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ requirements and count the same tests.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 

@@ -139,3 +139,19 @@ def test_cleanup_deletes_the_orthanc_patients_of_every_run_id():
 
     deleted, absent, problem = delete_patients(Refusing(), "http://pacs", patients)
     assert (deleted, absent) == (0, 0) and "answered 405 Method Not Allowed" in problem
+
+
+def test_deselected_tests_reach_the_book_in_one_process_and_through_xdist_workers():
+    from dicomweb_conformance.reporting import deselected_hook, merge_worker_output
+
+    items = [SimpleNamespace(nodeid="t.py::test_a", ids=("HTTP-002",)), SimpleNamespace(nodeid="t.py::x", ids=None)]
+    single = SimpleNamespace(book=OutcomeBook())
+    deselected_hook(single, SimpleNamespace(), lambda item: item.ids).pytest_deselected(items)
+    assert single.book.deselected == {"t.py::test_a": ("HTTP-002",)}
+
+    worker_config = SimpleNamespace(workeroutput={})
+    controller = SimpleNamespace(book=OutcomeBook())
+    deselected_hook(controller, worker_config, lambda item: item.ids).pytest_deselected(items)
+    assert controller.book.deselected == {}  # a worker only reports
+    merge_worker_output(controller, worker_config.workeroutput)
+    assert controller.book.deselected == {"t.py::test_a": ("HTTP-002",)}

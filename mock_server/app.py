@@ -21,9 +21,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .config import Settings
+from .cors import add_cors_headers, answer_options
 from .dicomweb.pixel_check import pixel_data_problem
 from .errors import HttpError, error_response
 from .faults import FaultInjector
+from .leniency import add_warnings
 from .recorder import RequestRecorder
 from .store.base import StoreError
 from .store.disk import DiskStore
@@ -47,9 +49,13 @@ class AppState:
 
 
 def _rules(settings: Settings) -> list[Rule]:
-    from .handlers import control, orthanc_rest, qido, servers, stow, wado_rs, wado_uri
+    from .handlers import browser, control, orthanc_rest, qido, servers, stow, wado_rs, wado_uri
 
     rules: list[Rule] = [
+        # The study browser (people's view of the store, over the DICOMweb API below)
+        Rule("/", endpoint=browser.index, methods=["GET"]),
+        Rule("/_browser/keywords.json", endpoint=browser.keywords, methods=["GET"]),
+        Rule("/_browser/<name>", endpoint=browser.asset, methods=["GET"]),
         Rule("/system", endpoint=orthanc_rest.system, methods=["GET"]),
         Rule("/<any(patients,studies,series,instances):level>", endpoint=orthanc_rest.list_resources,
              methods=["GET"]),
@@ -154,6 +160,13 @@ class MockApp:
 
     # -- dispatch -------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
+        """Route ``request``; every answer gets its CORS headers and the forgiven rules' Warnings."""
+        response = answer_options(request, self.settings, self.url_map) or self._route(request)
+        add_cors_headers(request, response, self.settings)
+        add_warnings(request, response)
+        return response
+
+    def _route(self, request: Request) -> Response:
         denied = self._access_denied(request)
         if denied is not None:
             return denied

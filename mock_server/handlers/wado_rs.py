@@ -23,6 +23,7 @@ from ..dicomweb.negotiation import Choice, NegotiationError, Offer, negotiate
 from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
                                      transcode, write_part10)
 from ..errors import HttpError
+from ..leniency import accept_required
 from ..store.base import InstanceRecord
 from ..store.extract import BASE_PLACEHOLDER
 from ..urls import dicomweb_base, origin_of
@@ -61,7 +62,7 @@ def _negotiate(request: Request, offers: list[Offer], default: Offer | None, sta
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
     try:
         return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
-                         require_accept=state is not None and state.settings.dicomweb.require_accept)
+                         require_accept=state is not None and accept_required(state.settings, request))
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["ConfigError", "Settings", "DicomWebSettings", "load_config", "parse_config", "strip_json_comments"]
+__all__ = ["ConfigError", "Settings", "DicomWebSettings", "cors_origin", "load_config", "parse_config",
+           "strip_json_comments"]
 
 
 class ConfigError(ValueError):
@@ -187,7 +188,8 @@ def http_header_problem(name: str, value: str) -> str | None:
     return None
 
 
-_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$",
+                        re.IGNORECASE)
 
 
 def cors_origin(value: Any, key: str) -> str:

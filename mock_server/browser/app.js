@@ -39,16 +39,23 @@ async function qido(path, params) {
   return r.json();
 }
 
+// A Person Name as people write it: "DOE^JOHN" -> "DOE, JOHN".
+function personName(v) {
+  const [family, ...rest] = (v.Alphabetic ?? '').split('^');
+  const given = rest.filter(Boolean).join(' ');
+  return given ? `${family}, ${given}` : family;
+}
+
+function text(v) { return v !== null && typeof v === 'object' ? personName(v) : String(v); }
+
 function first(ds, tag) {
   const e = ds && ds[tag];
-  if (!e || !e.Value || !e.Value.length) return '';
-  const v = e.Value[0];
-  return v !== null && typeof v === 'object' ? (v.Alphabetic ?? '') : String(v);
+  return e && e.Value && e.Value.length ? text(e.Value[0]) : '';
 }
 
 function all(ds, tag) {
   const e = ds && ds[tag];
-  return e && e.Value ? e.Value.map((v) => (v !== null && typeof v === 'object' ? v.Alphabetic ?? '' : v)) : [];
+  return e && e.Value ? e.Value.map(text) : [];
 }
 
 function fmtDate(d) { return /^\d{8}$/.test(d) ? `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}` : d; }
@@ -127,8 +134,12 @@ async function studiesView(query) {
 
 async function studyView(study) {
   const base = `studies/${study}`;
-  const [series, instances] = await Promise.all([qido(`${base}/series`), qido(`${base}/instances`)]);
-  crumbs({ text: 'Patients and studies', href: '#/' }, { text: `Study ${study}` });
+  const [[info], series, instances] = await Promise.all([
+    qido('studies', [['StudyInstanceUID', study], ['includefield', '00081030']]),
+    qido(`${base}/series`), qido(`${base}/instances`)]);
+  const title = info ? `${first(info, '00100010')} - ${first(info, '00081030') || 'study'} `
+    + `(${fmtDate(first(info, '00080020'))})` : `Study ${study}`;
+  crumbs({ text: 'Patients and studies', href: '#/' }, { text: title });
   const cards = series.map((se) => {
     const uid = first(se, '0020000E');
     const thumb = dwUrl(`${base}/series/${uid}/thumbnail`);
@@ -146,7 +157,8 @@ async function studyView(study) {
         href: `#/instance/${study}/${uid}/${first(i, '00080018')}`,
       }, `instance ${first(i, '00200013') || first(i, '00080018')}`)))));
   });
-  show(h('h2', {}, `Study ${study}`), h('div', { class: 'series', id: 'series' }, cards));
+  show(h('h2', {}, title), h('p', { class: 'hint' }, `Study Instance UID ${study}`),
+    h('div', { class: 'series', id: 'series' }, cards));
 }
 
 // -- an instance --------------------------------------------------------------------------------
@@ -155,9 +167,9 @@ function valueText(e) {
   if (e.BulkDataURI) return h('a', { href: new URL(e.BulkDataURI, ROOT).href, target: '_blank' }, 'bulk data');
   if (e.InlineBinary !== undefined) return `(inline binary, ${Math.floor(e.InlineBinary.length * 3 / 4)} bytes)`;
   if (!e.Value) return '';
-  const text = e.Value.map((v) => (v !== null && typeof v === 'object' ? v.Alphabetic ?? JSON.stringify(v) : v))
+  const joined = e.Value.map((v) => (v !== null && typeof v === 'object' ? v.Alphabetic ?? JSON.stringify(v) : v))
     .join('\\');
-  return text.length > 200 ? text.slice(0, 200) + '...' : text;
+  return joined.length > 200 ? joined.slice(0, 200) + '...' : joined;
 }
 
 function metadataRows(ds, depth) {

@@ -113,7 +113,7 @@ async function studiesView(query) {
     for (const s of list) {
       const uid = first(s, '0020000D');
       rows.push(h('tr', { class: 'study' },
-        h('td', {}, fmtDate(first(s, '00080020'))),
+        h('td', { class: 'date' }, fmtDate(first(s, '00080020'))),
         h('td', {}, h('a', { href: `#/study/${encodeURIComponent(uid)}`, class: 'study-link' },
           first(s, '00081030') || '(no description)')),
         h('td', {}, all(s, '00080061').join(', ')),

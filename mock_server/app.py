@@ -21,7 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .config import Settings
-from .cors import add_cors_headers, answer_options
+from .cors import add_cors_headers, answer_options, answer_preflight, is_preflight
 from .dicomweb.pixel_check import pixel_data_problem
 from .errors import HttpError, error_response
 from .faults import FaultInjector
@@ -139,37 +139,46 @@ class MockApp:
         return self.state.store
 
     # -- access control ------------------------------------------------------------------------
-    def _access_denied(self, request: Request) -> Response | None:
+    def _remote_denied(self, request: Request) -> Response | None:
+        if self.settings.remote_access_allowed:
+            return None
+        try:
+            if ipaddress.ip_address(request.remote_addr or "").is_loopback:
+                return None
+        except ValueError:
+            pass
+        return error_response(403, "remote access is not allowed (RemoteAccessAllowed is false)")
+
+    def _auth_denied(self, request: Request) -> Response | None:
         s = self.settings
-        if not s.remote_access_allowed:
-            try:
-                if not ipaddress.ip_address(request.remote_addr or "").is_loopback:
-                    return error_response(403, "remote access is not allowed (RemoteAccessAllowed is false)")
-            except ValueError:
-                return error_response(403, "remote access is not allowed (RemoteAccessAllowed is false)")
-        if s.authentication_enabled:
-            auth = request.authorization
-            ok = False
-            if auth is not None and auth.type == "basic" and auth.username in s.registered_users:
-                expected = s.registered_users[auth.username].encode()
-                ok = hmac.compare_digest(expected, (auth.password or "").encode())
-            if not ok:
-                reason = "authentication required" if auth is None else "invalid credentials"
-                return error_response(401, reason, [("WWW-Authenticate", f'Basic realm="{s.name}"')])
-        return None
+        if not s.authentication_enabled:
+            return None
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and auth.username in s.registered_users:
+            expected = s.registered_users[auth.username].encode()
+            if hmac.compare_digest(expected, (auth.password or "").encode()):
+                return None
+        reason = "authentication required" if auth is None else "invalid credentials"
+        return error_response(401, reason, [("WWW-Authenticate", f'Basic realm="{s.name}"')])
 
     # -- dispatch -------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
         """Route ``request``; every answer gets its CORS headers and the forgiven rules' Warnings."""
-        response = answer_options(request, self.settings, self.url_map) or self._route(request)
+        response = self._remote_denied(request)
+        if response is None:
+            # Browsers send no credentials on a CORS preflight: it is answered before authentication.
+            preflight = is_preflight(request)
+            response = answer_preflight(request, self.settings, self.url_map) if preflight else self._route(request)
         add_cors_headers(request, response, self.settings)
         add_warnings(request, response)
         return response
 
     def _route(self, request: Request) -> Response:
-        denied = self._access_denied(request)
+        denied = self._auth_denied(request)
         if denied is not None:
             return denied
+        if request.method == "OPTIONS":
+            return answer_options(request, self.url_map)
         try:
             # Inside the try: a Host header that is not a host name (an IDNA label over 63
             # characters) makes werkzeug raise BadHost here, which was a 500.

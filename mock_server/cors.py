@@ -26,7 +26,7 @@ from werkzeug.wrappers import Request, Response
 from .config import Settings
 from .errors import error_response
 
-__all__ = ["EXPOSED", "ALLOWED_HEADERS", "answer_options", "add_cors_headers"]
+__all__ = ["EXPOSED", "ALLOWED_HEADERS", "is_preflight", "answer_preflight", "answer_options", "add_cors_headers"]
 
 #: Response headers a page may read besides the CORS-safelisted ones.
 EXPOSED = "Content-Type, Content-Location, Content-Length, Location, Warning, WWW-Authenticate"
@@ -72,26 +72,31 @@ def _no_content(headers: dict[str, str]) -> Response:
     return response
 
 
-def answer_options(request: Request, settings: Settings, url_map: Map) -> Response | None:
-    """The answer to an ``OPTIONS`` request (preflight or not); None for other methods."""
-    if request.method != "OPTIONS":
-        return None
-    methods = _methods(url_map, request)
-    origin = request.headers.get("Origin")
-    if origin is None or "Access-Control-Request-Method" not in request.headers:
-        return _no_content({"Allow": methods})  # plain HTTP OPTIONS (RFC 7231 4.3.7)
+def is_preflight(request: Request) -> bool:
+    """A CORS preflight: ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``."""
+    return (request.method == "OPTIONS" and "Origin" in request.headers
+            and "Access-Control-Request-Method" in request.headers)
+
+
+def answer_options(request: Request, url_map: Map) -> Response:
+    """A plain ``OPTIONS`` request (not a preflight): the path's methods (RFC 7231 4.3.7)."""
+    return _no_content({"Allow": _methods(url_map, request)})
+
+
+def answer_preflight(request: Request, settings: Settings, url_map: Map) -> Response:
+    """204 with what the page may send to the path, or 403 for an origin not allowed."""
+    origin = request.headers["Origin"]
     if _allowance(settings, origin) is None:
         reason = ("CORS is off (CorsAllowedOrigins is empty)" if not settings.cors_allowed_origins
                   else f"origin {origin[:100]!r} is not in CorsAllowedOrigins")
         return error_response(403, reason, [("Vary", "Origin")])
-    response = _no_content({
+    methods = _methods(url_map, request)
+    return _no_content({
         "Allow": methods,
         "Access-Control-Allow-Methods": methods,
         "Access-Control-Allow-Headers": _requested_headers(request),
         "Access-Control-Max-Age": _MAX_AGE,
-    })
-    add_cors_headers(request, response, settings)
-    return response
+    })  # the caller adds Access-Control-Allow-Origin (add_cors_headers), as to every answer
 
 
 def add_cors_headers(request: Request, response: Response, settings: Settings) -> None:

@@ -92,6 +92,17 @@ def test_plain_options_answers_allow(default_app):
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
+def test_plain_options_needs_credentials_when_auth_is_on(auth_app):
+    assert Client(auth_app).open(STUDIES, method="OPTIONS").status_code == 401
+
+
+def test_preflight_from_a_remote_address_refused_without_remote_access():
+    for app in app_with({"RemoteAccessAllowed": False}):
+        r = Client(app).open(STUDIES, method="OPTIONS", environ_base={"REMOTE_ADDR": "192.0.2.7"}, headers={
+            "Origin": VIEWER, "Access-Control-Request-Method": "GET"})
+        assert r.status_code == 403 and "RemoteAccessAllowed" in r.get_data(as_text=True)
+
+
 # ----------------------------------------------------------------------------------------- simple requests
 
 def test_simple_request_from_any_origin_by_default(default_app):

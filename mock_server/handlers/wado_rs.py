@@ -26,7 +26,7 @@ from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import InstanceRecord
 from ..store.extract import BASE_PLACEHOLDER
-from ..urls import dicomweb_base, origin_of
+from ..urls import dicomweb_base, site_root
 from .common import multipart_response
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -77,7 +77,7 @@ def _records(state, study: str, series: str | None, instance: str | None) -> lis
 
 def _located(response: Response, state, request: Request) -> Response:
     """A single part payload names the resource it represents (PS3.18 8.6, table 8.4.3-1)."""
-    response.headers["Content-Location"] = origin_of(request, state.settings) + request.path
+    response.headers["Content-Location"] = site_root(request, state.settings) + request.path
     return response
 
 

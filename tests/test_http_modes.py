@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -120,6 +121,15 @@ def test_stow_without_type_parameter(files):
 def test_every_rule_names_its_section_and_both_answers():
     for rule in RULES.values():
         assert rule.section.startswith("PS3.18") and rule.strict[:3].isdigit() and rule.default
+
+
+def test_readme_table_lists_every_rule():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Default and strict mode", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "PS3.18" in line]
+    assert len(rows) == len(RULES)
+    for rule, row in zip(RULES.values(), rows):
+        assert rule.section in row and rule.strict in row
 
 
 def test_mode_selected_by_cli_and_config():

@@ -115,7 +115,7 @@ def proxied_auth_server() -> Iterator[str]:
         app.store.close()
 
 
-def test_works_behind_a_proxy_path_with_authentication(proxied_auth_server):
+def test_works_behind_a_proxy_path_with_authentication(proxied_auth_server, new_instance):
     with chrome() as driver:
         driver.get(f"http://alice:s3cret@{proxied_auth_server}/pacs/")
         wait_for(driver, "return document.querySelector('#summary') || document.querySelector('.error')")
@@ -125,3 +125,7 @@ def test_works_behind_a_proxy_path_with_authentication(proxied_auth_server):
         driver.find_element("link text", "CT CHEST ABDOMEN").click()
         wait_for(driver, "return document.querySelectorAll('#series .card').length === 2")
         wait_until(driver, lambda d: loaded_thumbnails(d) == 2)
+        driver.find_element("id", "upload-files").send_keys(str(new_instance))
+        driver.find_element("css selector", "#upload button").click()
+        wait_for(driver, "return /stored|failed/.test(document.querySelector('#upload-result').textContent)")
+        assert driver.find_element("id", "upload-result").text.startswith("HTTP 200: 1 stored")

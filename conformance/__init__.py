@@ -1,7 +1,9 @@
 """DICOMweb conformance test suite (PS3.18 2019a) as a pytest plugin and test modules.
 
-Run ``python -m pytest conformance`` (embedded mock) or add
-``--dicomweb-url URL`` for another server; see :mod:`conformance.plugin`.
+Installed as ``dicomweb_conformance``.  Run ``dicomweb-conformance`` (or
+``python -m dicomweb_conformance``; from a checkout also ``python -m pytest conformance``)
+against the embedded mock, or add ``--dicomweb-url URL`` for another server; see
+:mod:`dicomweb_conformance.plugin`.
 Test modules use the fixtures ``client``, ``truth``, ``target``, ``expect``,
 ``make_client``, ``fresh_truth``, ``target_profile`` and ``run_options``, and
 cite requirement IDs with ``@pytest.mark.requirement("QIDO-001", ...)``.

@@ -1,8 +1,7 @@
 """Command-line options of the suite, their environment variables, and their validation.
 
-``--strict`` is pytest's own flag (pytest 9 also turns on its strict
-config/markers/xfail modes with it); the suite reads it to run SHOULD- and
-MAY-level checks too.  Every option can also come from an environment variable (the command line
+Every option's flag is the suite's own (none shadows one of pytest's, such as
+``--strict``) and can also come from an environment variable (the command line
 wins) and the target URLs from the target profile (the environment wins over
 the profile).  A bad value stops the run before any test with one line naming
 the option (:class:`pytest.UsageError`).
@@ -21,8 +20,10 @@ import pytest
 
 from .profiles import Profile, ProfileError, load_profile
 
-__all__ = ["OPTIONS", "RunOptions", "add_options", "resolve_options", "options_from_json", "suite_paths"]
+__all__ = ["LEVELS", "OPTIONS", "RunOptions", "add_options", "resolve_options", "options_from_json", "suite_paths"]
 
+#: Requirement levels (PS3.18 uses SHALL, SHOULD and MAY), strongest first.
+LEVELS = ("SHALL", "SHOULD", "MAY")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -54,7 +55,12 @@ OPTIONS: tuple[_Opt, ...] = (
     _Opt("--target-profile", "target_profile", "DICOMWEB_TARGET_PROFILE",
          "NAME (conformance/targets/NAME.toml) or FILE; default: mock without a URL, else generic",
          metavar="NAME|FILE"),
-    _Opt("--strict", "strict", "DICOMWEB_STRICT", "also run SHOULD- and MAY-level checks", "flag"),  # pytest's own
+    _Opt("--level", "level", "DICOMWEB_LEVEL",
+         "lowest requirement level checked: shall (default), should (SHALL and SHOULD) or may (every check)",
+         metavar="shall|should|may"),
+    _Opt("--fixtures-dir", "fixtures_dir", "DICOMWEB_FIXTURES_DIR",
+         "where the generated fixture data set is kept (default: $XDG_CACHE_HOME or ~/.cache, "
+         "under dicomweb-conformance/)", metavar="DIR"),
     _Opt("--request-timeout", "request_timeout", "DICOMWEB_TIMEOUT",
          "seconds allowed for each HTTP exchange (default 30); also --timeout unless pytest-timeout owns it",
          "float", metavar="SECONDS"),
@@ -79,8 +85,6 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
     """Register the options (``--timeout`` only when no other plugin, e.g. pytest-timeout, owns it)."""
     group = parser.getgroup("dicomweb", "DICOMweb conformance suite")
     for opt in OPTIONS:
-        if opt.dest == "strict":
-            continue  # pytest itself defines --strict (dest "strict"); the suite reads it, see resolve_options
         flags = [opt.flag]
         if opt.dest == "request_timeout" and not pluginmanager.hasplugin("timeout"):
             flags.append("--timeout")
@@ -115,13 +119,17 @@ class RunOptions:
     ca_bundle: str | None
     insecure: bool
     profile: Profile
-    strict: bool
+    level: str                        # SHALL, SHOULD or MAY: the lowest level of requirement checked
     timeout: float
     preloaded: bool
     reports_dir: Path
     peer: tuple[str, str] | None = None   # --peer NAME=URL; None: the suite starts its own peer
     stow_max_instances: int = 10          # the target's DicomWeb.StowMaxInstances (0 = no limit)
     stow_max_size_mb: int = 10            # the target's DicomWeb.StowMaxSize in MB (0 = no limit)
+
+    def checks_level(self, level: str) -> bool:
+        """Whether checks of requirement level ``level`` run (``--level``)."""
+        return LEVELS.index(level) <= LEVELS.index(self.level)
 
     def to_json(self) -> dict[str, Any]:
         """What a pytest-xdist worker needs to rebuild the same options (credentials included)."""
@@ -130,7 +138,7 @@ class RunOptions:
             "basic_auth": list(self.basic_auth) if self.basic_auth else None,
             "bearer_token": self.bearer_token, "client_cert": self.client_cert, "client_key": self.client_key,
             "ca_bundle": self.ca_bundle, "insecure": self.insecure, "profile": self.profile.source,
-            "strict": self.strict, "timeout": self.timeout, "preloaded": self.preloaded,
+            "level": self.level, "timeout": self.timeout, "preloaded": self.preloaded,
             "reports_dir": str(self.reports_dir), "peer": list(self.peer) if self.peer else None,
             "stow_max_instances": self.stow_max_instances, "stow_max_size_mb": self.stow_max_size_mb,
         }
@@ -209,6 +217,20 @@ def _peer(value: str, where: str) -> tuple[str, str]:
     return name, _url(url, where)
 
 
+def _level(value: Any, where: str) -> str:
+    text = str(value).strip().upper()
+    if text not in LEVELS:
+        raise pytest.UsageError(f"{where}: expected shall, should or may, got {value!r}")
+    return text
+
+
+def _directory(value: Any, where: str) -> str:
+    path = Path(str(value)).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise pytest.UsageError(f"{where}: {value!r} exists and is not a directory")
+    return str(path)
+
+
 def _limit(value: Any, where: str) -> int:
     try:
         number = int(str(value).strip())
@@ -277,11 +299,15 @@ def resolve_options(config: pytest.Config) -> RunOptions:
     reports_dir = Path(reports).expanduser().resolve()
     if reports_dir.exists() and not reports_dir.is_dir():
         raise pytest.UsageError(f"--reports-dir: {reports!r} exists and is not a directory")
+    fixtures_dir = _get(config, "fixtures_dir", _directory)
+    if fixtures_dir is not None:
+        os.environ["DICOMWEB_FIXTURES_DIR"] = fixtures_dir  # read by dicomweb_fixtures, here and in workers
     max_instances = _get(config, "stow_max_instances", _limit)
     max_size = _get(config, "stow_max_size_mb", _limit)
     return RunOptions(
         dicomweb_url=url, wado_uri_url=wado, basic_auth=basic, bearer_token=bearer, client_cert=cert,
-        client_key=key, ca_bundle=ca, insecure=insecure, profile=profile, strict=_get(config, "strict"),
+        client_key=key, ca_bundle=ca, insecure=insecure, profile=profile,
+        level=_get(config, "level", _level) or "SHALL",
         timeout=timeout if timeout is not None else 30.0, preloaded=_get(config, "preloaded"),
         reports_dir=reports_dir, peer=_get(config, "peer", _peer),
         stow_max_instances=profile.stow_max_instances if max_instances is None else max_instances,
@@ -297,7 +323,7 @@ def options_from_json(data: dict[str, Any]) -> RunOptions:
         dicomweb_url=data["dicomweb_url"], wado_uri_url=data["wado_uri_url"],
         basic_auth=tuple(data["basic_auth"]) if data["basic_auth"] else None,  # type: ignore[arg-type]
         bearer_token=data["bearer_token"], client_cert=data["client_cert"], client_key=data["client_key"],
-        ca_bundle=data["ca_bundle"], insecure=data["insecure"], profile=profile, strict=data["strict"],
+        ca_bundle=data["ca_bundle"], insecure=data["insecure"], profile=profile, level=data["level"],
         timeout=data["timeout"], preloaded=data["preloaded"], reports_dir=Path(data["reports_dir"]),
         peer=tuple(data["peer"]) if data.get("peer") else None,  # type: ignore[arg-type]
         stow_max_instances=data.get("stow_max_instances", 10), stow_max_size_mb=data.get("stow_max_size_mb", 10),

@@ -1,4 +1,4 @@
-"""pytest plugin of the DICOMweb conformance suite (loaded by the repository's root ``conftest.py``).
+"""pytest plugin of the DICOMweb conformance suite (registered through the ``pytest11`` entry point).
 
 * options (:mod:`conformance.options`), validated before any test;
 * the target: the embedded mock (empty store) or ``--dicomweb-url``
@@ -11,7 +11,10 @@
 * the conformance matrix and a terminal summary at the end (:mod:`conformance.report`).
 
 The plugin does nothing unless the command line selects tests under the
-conformance paths (ini ``conformance_paths``, default: this package).
+conformance paths (ini ``conformance_paths``, default: this package), by path
+or with ``--pyargs dicomweb_conformance``.  A conformance test collected in a
+run that prepared no target errors instead of being skipped, and a run in
+which no conformance check ran exits 1: neither can pass silently.
 """
 
 from __future__ import annotations
@@ -49,12 +52,30 @@ def _in_paths(path: Path, paths: list[Path]) -> bool:
     return any(path == p or p in path.parents for p in paths)
 
 
+def _arg_path(config: pytest.Config, arg: str) -> Path | None:
+    """The file system path a command-line argument names (a module name with ``--pyargs``)."""
+    name = arg.split("::", 1)[0]
+    if config.option.pyargs and name and "/" not in name and not name.endswith(".py"):
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            if spec.submodule_search_locations:
+                return Path(next(iter(spec.submodule_search_locations))).resolve()
+            if spec.origin:
+                return Path(spec.origin).resolve()
+    return (Path(config.invocation_params.dir) / name).resolve()
+
+
 def _selected(config: pytest.Config, paths: list[Path]) -> bool:
     """Whether the command line points at (or above) a conformance path."""
-    base = Path(config.invocation_params.dir)
     for arg in config.args:
-        candidate = (base / str(arg).split("::", 1)[0]).resolve()
-        if any(candidate == p or candidate in p.parents or p in candidate.parents for p in paths):
+        candidate = _arg_path(config, str(arg))
+        if candidate is not None and any(
+                candidate == p or candidate in p.parents or p in candidate.parents for p in paths):
             return True
     return False
 
@@ -152,7 +173,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     o = state.options
     where = o.dicomweb_url or "embedded mock (started in-process, empty store)"
-    flags = [f for f, on in (("strict", o.strict), ("preloaded", o.preloaded), ("insecure", o.insecure)) if on]
+    flags = [f"level {o.level}"] + [f for f, on in (("preloaded", o.preloaded), ("insecure", o.insecure)) if on]
     return [f"dicomweb conformance: target {where}; profile {o.profile.name}"
             + (f"; {', '.join(flags)}" if flags else "") + f"; reports in {o.reports_dir}"]
 
@@ -257,17 +278,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not ids:
             continue
         if state is None:
-            item.add_marker(pytest.mark.skip(reason="conformance tests run only when the command line selects "
-                                                    "the conformance paths (no target was prepared)"))
-            continue
+            continue  # errors at setup (pytest_runtest_setup): never a silent skip
         catalogue, o = state.catalogue, state.options
         level = catalogue.level_of(ids)
         features = catalogue.features_of(ids)
         item.user_properties.append((REQUIREMENTS_PROPERTY, ",".join(ids)))
         _allure_marks(item, catalogue, ids, level)
         unclaimed = [f for f in features if not o.profile.claims_feature(f)]
-        if level != "SHALL" and not o.strict:
-            item.add_marker(pytest.mark.skip(reason=f"{level}-level check: run with --strict"))
+        if not o.checks_level(level):
+            item.add_marker(pytest.mark.skip(reason=f"{level}-level check: run with --level {level.lower()}"))
         elif unclaimed:
             item.add_marker(pytest.mark.skip(
                 reason=f"not claimed by profile {o.profile.name}: {', '.join(unclaimed)}"))
@@ -287,6 +306,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Install the test's :class:`~conformance.expect.CheckContext` before its fixtures are set up."""
     state = state_of(item.config)
     ids = item.stash.get(_ITEM_IDS, None)
+    if state is None and ids:
+        pytest.fail("no target was prepared for this conformance test: select the suite by its path or with "
+                    "--pyargs dicomweb_conformance, or run dicomweb-conformance", pytrace=False)
     if state is not None and ids:
         expect_module.set_current(expect_module.CheckContext(item.nodeid, ids, state.catalogue))
     else:
@@ -345,6 +367,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.matrix_paths = write_matrix(state.options.reports_dir, results, environment(state))
     write_results_json(state.options.reports_dir, results, environment(state))
     state.results = results
+    if session.exitstatus == 0 and not _checks_ran(state):
+        state.nothing_ran = True
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _checks_ran(state: RunState) -> bool:
+    """Whether at least one conformance check ran (passed, failed or a known deviation)."""
+    return any(t.outcome in ("passed", "failed", "xfailed") for t in state.book.tests.values())
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -354,9 +384,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     t = state.target
     header = (f"DICOMweb conformance of {t.dicomweb_url} ({t.description}), profile {state.options.profile.name}"
-              + (", strict" if state.options.strict else ""))
+              + f", level {state.options.level}")
     terminalreporter.section("DICOMweb conformance", sep="-")
     for line in summary_lines(state.results, header):
         terminalreporter.write_line(line)
+    if state.nothing_ran:
+        terminalreporter.write_line("  no conformance check ran (every selected test was skipped): exit status 1",
+                                    red=True)
     md, html_path = state.matrix_paths
     terminalreporter.write_line(f"  matrix: {md} and {html_path.name}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from .cli import version as suite_version
 from .options import RunOptions
 from .report import OutcomeBook, RowResult
 from .requirements import Catalogue
@@ -20,6 +21,7 @@ from .seeding import SeedError, SeedReport, seed
 from .target import EmbeddedMock, Target, default_wado_uri_url, make_client, make_session, probe_identity, \
     start_embedded_mock
 from .http import TransportError
+from dicomweb_fixtures import FixtureError
 from .truth import RunIds, Truth
 
 __all__ = ["STATE", "WORKER_KEY", "RunState", "state_of", "prepare", "environment"]
@@ -47,6 +49,7 @@ class RunState:
     book: OutcomeBook = field(default_factory=OutcomeBook)
     results: list[RowResult] = field(default_factory=list)
     matrix_paths: tuple[Path, Path] | None = None
+    nothing_ran: bool = False          # every selected conformance test was skipped
     _session: Any = None
     _truth: Truth | None = None
 
@@ -90,8 +93,9 @@ def state_of(config: pytest.Config) -> RunState | None:
 def prepare(state: RunState) -> None:
     """Start (or reach) the target, learn its identity and seed it.
 
-    A target that cannot be reached, or refuses the fixtures, ends the run
-    at once with one message (``pytest.exit``, exit status 3).
+    A target that cannot be reached, or refuses the fixtures, and fixture data
+    that cannot be generated, end the run at once with one line
+    (``pytest.exit``, exit status 1).
     """
     o = state.options
     try:
@@ -116,6 +120,9 @@ def prepare(state: RunState) -> None:
     except SeedError as exc:
         state.stop()
         pytest.exit(f"dicomweb conformance: seeding the target failed: {exc}", returncode=EXIT_TARGET_FAILURE)
+    except FixtureError as exc:
+        state.stop()
+        pytest.exit(f"dicomweb conformance: {exc}", returncode=EXIT_TARGET_FAILURE)
     state.target, state.ids = target, ids
 
 
@@ -125,9 +132,9 @@ def environment(state: RunState) -> dict[str, str]:
     assert t is not None and ids is not None
     env = {"target.dicomweb_url": t.dicomweb_url, "target.wado_uri_url": t.wado_uri_url,
            "target.server": t.description, "target.embedded": str(t.embedded).lower(),
-           "profile": f"{o.profile.name} ({o.profile.source})", "strict": str(o.strict).lower(),
+           "profile": f"{o.profile.name} ({o.profile.source})", "level": o.level,
            "preloaded": str(o.preloaded).lower(), "run.uid_root": ids.uid_root,
-           "run.patient_suffix": ids.patient_suffix or "(none)"}
+           "run.patient_suffix": ids.patient_suffix or "(none)", "suite.version": suite_version()}
     if state.seed_report:
         r = state.seed_report
         env["seeding"] = f"{r.instances} instances in {r.requests} STOW-RS requests, {r.seconds:.1f} s"

@@ -6,7 +6,7 @@
 Each RESULTS file is the ``conformance-results.json`` that a run of the suite
 writes into its ``--reports-dir`` (see ``conformance/report.py``): its ``meta``
 describes the run (``target.server`` is the server identity the suite read from
-``GET /system`` or the ``Server`` header, ``profile``, ``strict``...), its
+``GET /system`` or the ``Server`` header, ``profile``, ``level``...), its
 ``requirements`` give the outcome of every catalogue row and its ``tests`` the
 outcome of every test.  One row per requirement (PS3.18-2019a / PS3.19 /
 PS3.4 / seed rows of ``conformance/requirements.csv``), one column per
@@ -189,7 +189,7 @@ def _describe(target: Target) -> list[tuple[str, str]]:
     """(label, value) lines that identify a target's run."""
     counts = count_tests(target)
     out = [("server", target.server + (f" ({target.about})" if target.about else "")),
-           ("profile", target.profile), ("strict", target.meta.get("strict", "")),
+           ("profile", target.profile), ("level", target.meta.get("level", "")),
            ("DICOMweb URL", target.meta.get("target.dicomweb_url", "")),
            ("tests", f"{counts['total']}: {counts['passed']} passed, {counts['failed']} failed, "
                      f"{counts['xfailed']} xfail (known deviation), {counts['skipped']} skipped"),

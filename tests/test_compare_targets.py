@@ -28,7 +28,7 @@ def _req(outcome: str, level: str = "SHALL", feature: str = "qido", detail: str 
 
 def _write(path: Path, *, server: str, profile: str, requirements: dict[str, Any],
            tests: dict[str, Any] | None = None) -> Path:
-    doc = {"meta": {"target.server": server, "profile": f"{profile} (/x/{profile}.toml)", "strict": "false",
+    doc = {"meta": {"target.server": server, "profile": f"{profile} (/x/{profile}.toml)", "level": "SHALL",
                     "target.dicomweb_url": "http://127.0.0.1:1/dicom-web/"},
            "requirements": requirements, "tests": tests or {}}
     path.write_text(json.dumps(doc), encoding="utf-8")
@@ -40,7 +40,7 @@ def two(tmp_path: Path) -> tuple[Path, Path]:
     a = _write(tmp_path / "a.json", server="DICOMweb mock mock-0.1.0", profile="mock",
                requirements={"QIDO-002": _req("passed"), "QIDO-001": _req("passed"), "WADO-001": _req("passed"),
                              "HTTP-010": _req("skipped", level="SHOULD", feature="http",
-                                              detail="SHOULD checks run only with --strict")},
+                                              detail="SHOULD checks run only with --level should")},
                tests={"t::a": {"outcome": "passed"}, "t::b": {"outcome": "passed"}, "t::c": {"outcome": "skipped"}})
     b = _write(tmp_path / "b.json", server="Orthanc 1.10.1", profile="orthanc",
                requirements={"QIDO-001": _req("passed"), "QIDO-002": _req("xfailed", detail="known deviation QIDO-002"),

@@ -313,9 +313,9 @@ def _suite(pytester: pytest.Pytester, tests: str, ini: bool = True) -> None:
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("-p", "dicomweb_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                              "-p", "no:benchmark", "--reports-dir",
-                              str(pytester.path / "rep"), *args)
+    # the plugin comes from the distribution's pytest11 entry point, as in a user's run
+    return pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark",
+                              "--reports-dir", str(pytester.path / "rep"), *args)
 
 
 @pytest.mark.parametrize("marker, message", [
@@ -370,7 +370,7 @@ def test_profile_skips_xfails_and_matrix(pytester, mock_url):
     result.stdout.fnmatch_lines_random([
         "*XPASS(strict)*known deviation QIDO-005 (profile vendor): was broken once*",
         "*not claimed by profile vendor: qido-xml*",
-        "*SHOULD-level check: run with --strict*",
+        "*SHOULD-level check: run with --level should*",
         "*not run in --preloaded mode*",
         "*SHALL*requirements: 1 passed, 1 failed, 1 xfail (known deviation), 2 skipped*",
     ])
@@ -388,9 +388,34 @@ def test_profile_skips_xfails_and_matrix(pytester, mock_url):
     assert "target.dicomweb_url=" + mock_url.replace(":", "\\:") in env
 
 
-def test_strict_runs_should_level_checks(pytester, mock_url):
+@pytest.mark.parametrize("level", ["should", "may", "SHOULD"])
+def test_level_should_or_lower_runs_should_level_checks(pytester, mock_url, level):
     _suite(pytester, INNER_TESTS)
-    result = _run(pytester, "--dicomweb-url", mock_url, "--preloaded", "--strict", "-k", "should_level")
+    result = _run(pytester, "--dicomweb-url", mock_url, "--preloaded", "--level", level, "-k", "should_level")
+    result.assert_outcomes(passed=1, deselected=5)
+
+
+def test_bad_level_is_one_line_naming_the_option(pytester, mock_url):
+    _suite(pytester, INNER_TESTS)
+    result = _run(pytester, "--dicomweb-url", mock_url, "--level", "strict")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.errlines == ["ERROR: --level: expected shall, should or may, got 'strict'", ""] \
+        or result.errlines == ["ERROR: --level: expected shall, should or may, got 'strict'"]
+
+
+def test_a_run_where_every_conformance_test_is_skipped_fails(pytester, mock_url):
+    _suite(pytester, INNER_TESTS)
+    result = _run(pytester, "--dicomweb-url", mock_url, "--preloaded", "-k", "should_level")
+    result.assert_outcomes(skipped=1, deselected=5)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*no conformance check ran (every selected test was skipped): exit status 1*"])
+
+
+def test_pyargs_selects_the_suite(pytester, mock_url):
+    _suite(pytester, INNER_TESTS)
+    (pytester.path / "suite" / "__init__.py").write_text("", encoding="utf-8")
+    pytester.syspathinsert()
+    result = _run(pytester, "--dicomweb-url", mock_url, "--preloaded", "--pyargs", "suite", "-k", "test_plain")
     result.assert_outcomes(passed=1, deselected=5)
 
 
@@ -471,3 +496,22 @@ def test_smoke_suite_runs_identically_with_and_without_xdist(tmp_path):
     results = list((tmp_path / "xdist" / "reports" / "allure-results").glob("*-result.json"))
     labels = {(l["name"], l["value"]) for r in results for l in json.loads(r.read_text())["labels"]}
     assert {("epic", "QIDO-RS"), ("feature", "qido"), ("severity", "critical")} <= labels
+
+
+def test_every_option_and_environment_variable_is_documented_in_the_readme():
+    from dicomweb_conformance.options import OPTIONS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for opt in OPTIONS:
+        assert f"`{opt.flag}" in readme and f"`{opt.env}`" in readme, opt.flag
+
+
+def test_no_option_collides_with_pytest(pytester):
+    result = pytester.runpytest("--help")
+    text = " ".join(result.stdout.str().split()).replace("- ", "-")  # help text is wrapped
+    assert "--level=shall|should|may" in text and "[env DICOMWEB_LEVEL]" in text
+    assert "--fixtures-dir=DIR" in text
+    from dicomweb_conformance.options import OPTIONS
+
+    for opt in OPTIONS:
+        assert f"[env {opt.env}]" in text, opt.env

@@ -103,7 +103,7 @@ def test_cli_reports_and_committed_manifest_is_current(fresh: tuple[Path, int, s
     out, rc, text = fresh
     assert f"{len(INSTANCES)} instances" in text and " MB" in text and " s " in text
     assert (out / "manifest.json").read_bytes() == fixtures.MANIFEST_PATH.read_bytes(), \
-        "fixtures/manifest.json is stale: run python -m fixtures.generator --manifest"
+        "fixtures/manifest.json is stale: see fixtures/README.md, 'Changing the data set'"
     assert rc == 0
 
 
@@ -437,8 +437,11 @@ def test_stale_cache_is_rebuilt_and_a_manifest_mismatch_is_reported(
     fake = tmp_path / "manifest.json"
     fake.write_bytes(generator.manifest_bytes(altered))
     monkeypatch.setattr(cache, "MANIFEST_PATH", fake)
-    with pytest.raises(fixtures.ManifestMismatchError, match=victim["file"]):
+    with pytest.raises(fixtures.ManifestMismatchError, match=victim["file"]) as raised:
         fixtures.ensure_dataset(target)
+    message = str(raised.value)
+    assert "\n" not in message and "(frames_sha256)" in message and "likely cause" in message
+    assert "--manifest" not in message and "please report" in message
     assert not (target / "leftover.dcm").exists()
     real = hashlib.sha256(fixtures.MANIFEST_PATH.read_bytes()).hexdigest()
     assert (target / cache.MARKER).read_text().strip() == real

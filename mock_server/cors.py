@@ -7,7 +7,8 @@ origin; the browser shows it a response only when the mock allows that origin.
   allows any origin, an empty list turns CORS off.
 * A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is answered on
   every path, before authentication (browsers never send credentials on a preflight): 204 with
-  the path's methods and the request headers viewers send, or 403 for an origin not allowed.
+  the path's methods and the request headers viewers send (Accept, Authorization, Content-Type,
+  and any other header name the preflight asks for), or 403 for an origin not allowed.
 * Every other response to an allowed origin carries ``Access-Control-Allow-Origin`` and exposes
   the headers a DICOMweb client reads (:data:`EXPOSED`).
 * With authentication on, credentials are allowed only for origins listed by name: the origin is

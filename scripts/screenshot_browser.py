@@ -37,7 +37,7 @@ def main() -> int:
     images = "return [...document.images].every(i => i.complete)"
     app = create_app(parse_config({}))
     try:
-        with serve_in_thread(app) as server, chrome(1400, 820) as driver:
+        with serve_in_thread(app) as server, chrome(1400, 1040) as driver:
             driver.get(server.url + "/#/")
             _settle(driver, "return document.querySelector('#summary')")
             driver.save_screenshot(str(args.out / "study-browser.png"))

@@ -136,7 +136,8 @@ def test_dicomweb_client_js_from_another_origin(page_server, target, cors, expec
         proc.wait(timeout=30)
     assert list(results) == OPERATIONS
     passed = [name for name, r in results.items() if r["ok"]]
-    assert len(passed) == expected_ok, {name: r["detail"] for name, r in results.items() if r["ok"] != bool(expected_ok)}
+    unexpected = {name: r["detail"] for name, r in results.items() if r["ok"] != bool(expected_ok)}
+    assert len(passed) == expected_ok, unexpected
     if not expected_ok:  # blocked by the browser (CORS), not refused by the mock
         assert all(r["detail"].startswith("HTTP status 0") or "Failed to fetch" in r["detail"]
                    for r in results.values()), results

@@ -59,7 +59,9 @@ class EmbeddedMock:
         from dicomweb_mock.threaded import ServerThread
 
         self.store = DiskStore.temporary()
-        self.app = create_app(Settings(), self.store, fixtures=preloaded)
+        settings = Settings()
+        settings.dicomweb.strict = True  # the suite measures servers against PS3.18 as written
+        self.app = create_app(settings, self.store, fixtures=preloaded)
         self.server = ServerThread(self.app).start()
 
     @property

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .config import ConfigError, Settings, load_config
+from .config import ConfigError, Settings, cors_origin, load_config
 
 __all__ = ["main"]
 
@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_int_in("--workers", 1, 64), default=1,
                    help="worker processes sharing the store (default 1: one threaded process; "
                         "more: gunicorn with N processes of 4 threads each)")
+    p.add_argument("--strict", action="store_true",
+                   help="answer exactly as PS3.18 2019a says (e.g. 406 without Accept) instead of serving what "
+                        "clients mean with a Warning (config: DicomWeb.Strict)")
+    p.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                   help="allow browser pages of this origin (scheme://host[:port]; repeatable; '*' any, the default; "
+                        "'none' turns CORS off); replaces the config's CorsAllowedOrigins")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -53,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.record:
         settings.record_requests = True
+    if args.strict:
+        settings.dicomweb.strict = True
+    if args.cors_origin:
+        try:
+            settings.cors_allowed_origins = [] if args.cors_origin == ["none"] else [
+                cors_origin(o, "--cors-origin") for o in args.cors_origin]
+        except ConfigError as exc:
+            print(f"error: --cors-origin: {exc}", file=sys.stderr)
+            return 2
     if args.workers > 1 and settings.record_requests:
         print("error: --record: the request log lives in one process; use it with --workers 1", file=sys.stderr)
         return 2
@@ -110,6 +125,11 @@ def _banner(app, origin: str, started: float, workers: int = 1) -> None:
           f"(ready in {time.perf_counter() - started:.1f} s{how})", flush=True)
     print(f"  DICOMweb root: {origin}{app.settings.dicomweb.root}", flush=True)
     print(f"  WADO-URI:      {origin}{app.settings.dicomweb.wado_root}", flush=True)
+    print(f"  Study browser: {origin}/", flush=True)
+    mode = "strict (PS3.18 2019a as written)" if app.settings.dicomweb.strict else \
+        "default (forgiving, with Warning: 299; --strict for the standard as written)"
+    origins = ", ".join(app.settings.cors_allowed_origins) or "off"
+    print(f"  Mode: {mode}; CORS origins: {origins}", flush=True)
 
 
 def _serve_with_workers(app, host: str, port: int, workers: int, started: float) -> int:

@@ -21,9 +21,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .config import Settings
+from .cors import add_cors_headers, answer_options, answer_preflight, is_preflight
 from .dicomweb.pixel_check import pixel_data_problem
 from .errors import HttpError, error_response
 from .faults import FaultInjector
+from .leniency import add_warnings
 from .recorder import RequestRecorder
 from .store.base import StoreError
 from .store.disk import DiskStore
@@ -47,9 +49,13 @@ class AppState:
 
 
 def _rules(settings: Settings) -> list[Rule]:
-    from .handlers import control, orthanc_rest, qido, servers, stow, wado_rs, wado_uri
+    from .handlers import browser, control, orthanc_rest, qido, servers, stow, wado_rs, wado_uri
 
     rules: list[Rule] = [
+        # The study browser (people's view of the store, over the DICOMweb API below)
+        Rule("/", endpoint=browser.index, methods=["GET"]),
+        Rule("/_browser/keywords.json", endpoint=browser.keywords, methods=["GET"]),
+        Rule("/_browser/<name>", endpoint=browser.asset, methods=["GET"]),
         Rule("/system", endpoint=orthanc_rest.system, methods=["GET"]),
         Rule("/<any(patients,studies,series,instances):level>", endpoint=orthanc_rest.list_resources,
              methods=["GET"]),
@@ -133,30 +139,46 @@ class MockApp:
         return self.state.store
 
     # -- access control ------------------------------------------------------------------------
-    def _access_denied(self, request: Request) -> Response | None:
+    def _remote_denied(self, request: Request) -> Response | None:
+        if self.settings.remote_access_allowed:
+            return None
+        try:
+            if ipaddress.ip_address(request.remote_addr or "").is_loopback:
+                return None
+        except ValueError:
+            pass
+        return error_response(403, "remote access is not allowed (RemoteAccessAllowed is false)")
+
+    def _auth_denied(self, request: Request) -> Response | None:
         s = self.settings
-        if not s.remote_access_allowed:
-            try:
-                if not ipaddress.ip_address(request.remote_addr or "").is_loopback:
-                    return error_response(403, "remote access is not allowed (RemoteAccessAllowed is false)")
-            except ValueError:
-                return error_response(403, "remote access is not allowed (RemoteAccessAllowed is false)")
-        if s.authentication_enabled:
-            auth = request.authorization
-            ok = False
-            if auth is not None and auth.type == "basic" and auth.username in s.registered_users:
-                expected = s.registered_users[auth.username].encode()
-                ok = hmac.compare_digest(expected, (auth.password or "").encode())
-            if not ok:
-                reason = "authentication required" if auth is None else "invalid credentials"
-                return error_response(401, reason, [("WWW-Authenticate", f'Basic realm="{s.name}"')])
-        return None
+        if not s.authentication_enabled:
+            return None
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and auth.username in s.registered_users:
+            expected = s.registered_users[auth.username].encode()
+            if hmac.compare_digest(expected, (auth.password or "").encode()):
+                return None
+        reason = "authentication required" if auth is None else "invalid credentials"
+        return error_response(401, reason, [("WWW-Authenticate", f'Basic realm="{s.name}"')])
 
     # -- dispatch -------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
-        denied = self._access_denied(request)
+        """Route ``request``; every answer gets its CORS headers and the forgiven rules' Warnings."""
+        response = self._remote_denied(request)
+        if response is None:
+            # Browsers send no credentials on a CORS preflight: it is answered before authentication.
+            preflight = is_preflight(request)
+            response = answer_preflight(request, self.settings, self.url_map) if preflight else self._route(request)
+        add_cors_headers(request, response, self.settings)
+        add_warnings(request, response)
+        return response
+
+    def _route(self, request: Request) -> Response:
+        denied = self._auth_denied(request)
         if denied is not None:
             return denied
+        if request.method == "OPTIONS":
+            return answer_options(request, self.url_map)
         try:
             # Inside the try: a Host header that is not a host name (an IDNA label over 63
             # characters) makes werkzeug raise BadHost here, which was a 500.

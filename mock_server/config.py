@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["ConfigError", "Settings", "DicomWebSettings", "load_config", "parse_config", "strip_json_comments"]
+__all__ = ["ConfigError", "Settings", "DicomWebSettings", "cors_origin", "load_config", "parse_config",
+           "strip_json_comments"]
 
 
 class ConfigError(ValueError):
@@ -98,8 +99,12 @@ class DicomWebSettings:
     stow_max_instances: int = 10
     stow_max_size: int = 10
     qido_case_sensitive: bool = False
-    #: PS3.18 8.7.7: a request without Accept that may have a payload gets 406.
-    require_accept: bool = True
+    #: Strict mode (``DicomWeb.Strict``, ``--strict``): answer exactly as PS3.18 2019a says instead of
+    #: forgiving what real clients send when the intent is clear (see mock_server/leniency.py).
+    strict: bool = False
+    #: PS3.18 8.7.7: a request without Accept that may have a payload gets 406. None: as the mode says
+    #: (406 in strict mode; in the default mode the default media type, with a Warning).
+    require_accept: bool | None = None
     servers: dict[str, RemoteServer] = field(default_factory=dict)
 
 
@@ -126,6 +131,9 @@ class Settings:
     record_requests: bool = False
     #: Decode the Pixel Data of every instance before storing it (``CheckPixelData``).
     check_pixel_data: bool = True
+    #: Origins whose pages may call the mock from a browser (``CorsAllowedOrigins``, ``--cors-origin``);
+    #: "*" is any origin (the default: a development server); an empty list turns CORS off.
+    cors_allowed_origins: list[str] = field(default_factory=lambda: ["*"])
     #: Worker processes serving the store (``--workers``); >1 means state shared only through the store.
     workers: int = 1
     dicomweb: DicomWebSettings = field(default_factory=DicomWebSettings)
@@ -178,6 +186,19 @@ def http_header_problem(name: str, value: str) -> str | None:
     if name.lower() in _RESERVED_HEADERS:
         return f"header {name!r} is set by the HTTP client itself"
     return None
+
+
+_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$",
+                        re.IGNORECASE)
+
+
+def cors_origin(value: Any, key: str) -> str:
+    """An allowed CORS origin: ``*`` or ``scheme://host[:port]`` as browsers send it (RFC 6454 6.1)."""
+    _expect(value, str, key)
+    origin = value.strip().rstrip("/")
+    if origin != "*" and not _ORIGIN_RE.match(origin):
+        raise ConfigError(f"configuration key {key!r} is not an origin (scheme://host[:port] or *): {value!r}")
+    return origin.lower()
 
 
 def parse_remote_server(name: str, raw: Any, key: str) -> RemoteServer:
@@ -280,6 +301,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<dict>") -> Settings:
         if bad:
             raise ConfigError(f"configuration key 'Faults' names unknown fault {bad[0]!r}")
         s.faults = [str(f) for f in faults]
+    if "CorsAllowedOrigins" in raw:
+        s.cors_allowed_origins = [cors_origin(o, f"CorsAllowedOrigins[{i}]")
+                                  for i, o in enumerate(_expect(raw["CorsAllowedOrigins"], list, "CorsAllowedOrigins"))]
     if "RegisteredUsers" in raw:
         users = _expect(raw["RegisteredUsers"], dict, "RegisteredUsers")
         for user, password in users.items():
@@ -299,7 +323,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "<dict>") -> Settings:
     _expect(dw_raw, dict, "DicomWeb")
     dw = s.dicomweb
     for key, attr in (("Enable", "enable"), ("EnableWado", "enable_wado"), ("Ssl", "ssl"),
-                      ("QidoCaseSensitive", "qido_case_sensitive"), ("RequireAccept", "require_accept")):
+                      ("QidoCaseSensitive", "qido_case_sensitive"), ("RequireAccept", "require_accept"),
+                      ("Strict", "strict")):
         if key in dw_raw:
             setattr(dw, attr, _expect(dw_raw[key], bool, f"DicomWeb.{key}"))
     if "Root" in dw_raw:

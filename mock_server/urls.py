@@ -4,6 +4,8 @@ PS3.18 8.6.1 requires these to be resolvable by the user agent.  The
 configuration's ``DicomWeb.Host``/``DicomWeb.Ssl`` win when set (as in the
 Orthanc plugin); otherwise ``X-Forwarded-Proto``/``X-Forwarded-Host`` from a
 reverse proxy, else the request's own scheme and ``Host`` header with its port.
+A path the mock is mounted under comes from ``X-Forwarded-Prefix`` (a proxy mapping ``/pacs/``
+to the mock's ``/``), else from the WSGI ``SCRIPT_NAME``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from werkzeug.wrappers import Request
 
 from .config import Settings
 
-__all__ = ["origin_of", "dicomweb_base", "wado_uri_base"]
+__all__ = ["origin_of", "mount_prefix", "site_root", "dicomweb_base", "wado_uri_base"]
 
+_PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%\-]+)+/?$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})*\.?(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
@@ -42,11 +45,24 @@ def origin_of(request: Request, settings: Settings) -> str:
     return f"{scheme}://{host}"
 
 
+def mount_prefix(request: Request) -> str:
+    """The path the mock is served under, without a trailing slash ("" at the server root)."""
+    forwarded = request.headers.get("X-Forwarded-Prefix", "").split(",")[0].strip()
+    if forwarded and len(forwarded) <= 200 and _PREFIX_RE.match(forwarded):
+        return forwarded.rstrip("/")
+    return request.script_root.rstrip("/")
+
+
+def site_root(request: Request, settings: Settings) -> str:
+    """``scheme://host[:port][/prefix]``: what the mock's own paths are appended to."""
+    return origin_of(request, settings) + mount_prefix(request)
+
+
 def dicomweb_base(request: Request, settings: Settings) -> str:
     """Absolute URL of the DICOMweb root, ending with ``/``."""
-    return origin_of(request, settings) + settings.dicomweb.root
+    return site_root(request, settings) + settings.dicomweb.root
 
 
 def wado_uri_base(request: Request, settings: Settings) -> str:
     """Absolute URL of the WADO-URI endpoint."""
-    return origin_of(request, settings) + settings.dicomweb.wado_root
+    return site_root(request, settings) + settings.dicomweb.wado_root

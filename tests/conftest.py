@@ -27,8 +27,8 @@ _open = Client.open
 def _open_with_accept(self: Client, *args: Any, **kwargs: Any) -> Any:
     """Send ``Accept: */*`` unless the test names an Accept header, as curl and requests do.
 
-    PS3.18 8.7.7 makes the mock answer 406 to a request without Accept; the HTTP tests
-    are about other behaviours. A test that needs no Accept at all passes ``Accept=None``
+    PS3.18 8.7.7 wants 406 for a request without Accept (the mock's strict mode; its default
+    mode serves it with a Warning); the HTTP tests are about other behaviours. A test that needs no Accept at all passes ``Accept=None``
     in ``headers`` (the header is then left out).
     """
     headers = dict(kwargs.get("headers") or {})

@@ -30,6 +30,7 @@ from ..dicomweb.qido_attributes import (ALL_INSTANCES, ALL_SERIES, ALL_STUDIES, 
                                         qido_level_of)
 from ..dicomweb.qido_query import QidoQueryError, parse_qido
 from ..errors import HttpError
+from ..leniency import accept_required
 from ..store.base import SearchScope
 from ..urls import dicomweb_base
 from .common import MAX_WARNINGS, multipart_response, warning_value
@@ -115,7 +116,7 @@ def _search(state, request: Request, resource: str, study: str | None = None,
             series: str | None = None) -> Response:
     try:
         choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
-                           require_accept=state.settings.dicomweb.require_accept)
+                           require_accept=accept_required(state.settings, request))
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
     try:

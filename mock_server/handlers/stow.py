@@ -34,6 +34,7 @@ from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.multipart import MultipartError, Part, iter_multipart, parse_content_type
 from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
 from ..errors import HttpError
+from ..leniency import accept_required, forgive, is_strict
 from ..store.base import InstanceConflict, InvalidInstance
 from ..urls import dicomweb_base
 from .common import (MAX_WARNINGS, TRUNCATED_BODY, check_no_content_coding, multipart_response, reading_body,
@@ -58,7 +59,7 @@ def _ui(value: str) -> dict[str, Any]:
 def _response_offer(state, request: Request) -> Offer:
     try:
         choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _XML_MULTIPART], default=_JSON,
-                           require_accept=state.settings.dicomweb.require_accept)
+                           require_accept=accept_required(state.settings, request))
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
     return choice.offer
@@ -112,7 +113,12 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
     if mime != "multipart/related":
         raise HttpError(415, f"STOW-RS needs multipart/related; type=\"application/dicom\", got {mime or 'no Content-Type'}")
     part_type = params.get("type", "").lower()
-    if part_type and part_type not in _ACCEPTED_PART_TYPES:
+    if not part_type:
+        if is_strict(state.settings):
+            raise HttpError(415, 'STOW-RS needs a DICOM media type: multipart/related; type="application/dicom" '
+                                 "(the type parameter is missing; PS3.18 10.5.1.3)")
+        forgive(request, "stow-type-missing")
+    elif part_type not in _ACCEPTED_PART_TYPES:
         raise HttpError(415, f"STOW-RS of type={part_type!r} is not supported; use type=\"application/dicom\"")
     boundary = params.get("boundary")
     if not boundary:

@@ -23,9 +23,10 @@ from ..dicomweb.negotiation import Choice, NegotiationError, Offer, negotiate
 from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
                                      transcode, write_part10)
 from ..errors import HttpError
+from ..leniency import accept_required
 from ..store.base import InstanceRecord
 from ..store.extract import BASE_PLACEHOLDER
-from ..urls import dicomweb_base, origin_of
+from ..urls import dicomweb_base, site_root
 from .common import multipart_response
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -61,7 +62,7 @@ def _negotiate(request: Request, offers: list[Offer], default: Offer | None, sta
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
     try:
         return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
-                         require_accept=state is not None and state.settings.dicomweb.require_accept)
+                         require_accept=state is not None and accept_required(state.settings, request))
     except NegotiationError as exc:
         raise HttpError(exc.status, exc.reason) from None
 
@@ -76,7 +77,7 @@ def _records(state, study: str, series: str | None, instance: str | None) -> lis
 
 def _located(response: Response, state, request: Request) -> Response:
     """A single part payload names the resource it represents (PS3.18 8.6, table 8.4.3-1)."""
-    response.headers["Content-Location"] = origin_of(request, state.settings) + request.path
+    response.headers["Content-Location"] = site_root(request, state.settings) + request.path
     return response
 
 

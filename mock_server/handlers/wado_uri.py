@@ -21,7 +21,7 @@ from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, T
                                      transcode, write_part10)
 from ..errors import HttpError
 from ..store.base import NotFound
-from ..urls import origin_of
+from ..urls import site_root
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _RENDERED = ("image/jpeg", "image/png", "image/gif")
@@ -87,7 +87,7 @@ def _selected_media_type(request: Request) -> str:
 
 def _located(response: Response, state, request: Request) -> Response:
     """The response names the representation it carries (PS3.18 9.4.3, 9.5.3)."""
-    response.headers["Content-Location"] = origin_of(request, state.settings) + request.full_path.rstrip("?")
+    response.headers["Content-Location"] = site_root(request, state.settings) + request.full_path.rstrip("?")
     return response
 
 

@@ -113,8 +113,12 @@ def ensure_chroot(root: Path) -> None:
                 fail(f"{root} exists but holds no Orthanc; remove it or choose another --chroot")
             print(f"orthanc: creating the trixie chroot {root} with debootstrap (a few minutes) ...", flush=True)
             started = time.monotonic()
-            _run(["debootstrap", "--variant=minbase", "--include=orthanc,orthanc-dicomweb", "trixie",
-                  str(partial)], "debootstrap of trixie")
+            try:
+                _run(["debootstrap", "--variant=minbase", "--include=orthanc,orthanc-dicomweb", "trixie",
+                      str(partial)], "debootstrap of trixie")
+            except SystemExit:
+                shutil.rmtree(partial, ignore_errors=True)  # no half-made chroot left behind
+                raise
             if not (partial / ORTHANC.lstrip("/")).exists() or not (partial / PLUGIN.lstrip("/")).exists():
                 fail(f"debootstrap finished but {partial} holds no Orthanc or no DICOMweb plugin")
             partial.rename(root)

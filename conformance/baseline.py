@@ -218,9 +218,12 @@ def render_profile(baseline: _Baseline, state: Any) -> str:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     auth = ("basic" if o.basic_auth else "bearer" if o.bearer_token else "client-cert" if o.client_cert
             else profile.auth)
+    level = getattr(o, "level", "SHALL")
     lines = [f"# Baseline of {target.description} at {target.dicomweb_url}, written by --write-profile on {stamp}",
-             f"# from a run with profile {profile.name}. Gate the same server with:",
-             f"#   pytest conformance --dicomweb-url {target.dicomweb_url} --target-profile {path}",
+             f"# from a run at level {level.lower()} with profile {profile.name}. Gate the same server with:",
+             f"#   dicomweb-conformance --dicomweb-url {target.dicomweb_url} --level {level.lower()} "
+             f"--target-profile {path}",
+             "# (and the credentials options of the first run).",
              "# Each failing test is a known deviation (strict xfail); review the reasons.",
              f"name = {_toml(path.stem if path else 'baseline')}",
              f"description = {_toml('baseline of ' + target.description)}",

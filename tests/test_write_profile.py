@@ -138,3 +138,22 @@ def test_shipped_orthanc_profiles_share_the_common_entries():
         assert own and not set(own) & set(common.known_deviations), name
     assert json.dumps(sorted(load_profile("orthanc-1.12").unsupported_features)) == \
         json.dumps(sorted(common.unsupported_features))
+
+
+def test_family_choice_is_in_the_run_header(tmp_path):
+    store = DiskStore.temporary()
+    try:
+        with serve_in_thread(create_app(Settings(), store, fixtures=False)) as server:
+            version = requests.get(server.dicomweb_url.split("/dicom-web/")[0] + "/system", timeout=10).json()["Version"]
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("DICOMWEB_", "PYTEST_XDIST"))}
+            done = subprocess.run([sys.executable, "-m", "pytest", *FILES, "--collect-only", "-p", "no:cacheprovider",
+                                   "-p", "no:xdist", "--dicomweb-url", server.dicomweb_url, "--target-profile",
+                                   "orthanc", "--reports-dir", str(tmp_path), "-o", "addopts="],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        store.close()
+    header = [ln for ln in done.stdout.splitlines() if "no profile of family orthanc" in ln]
+    assert header == 2 * [f"dicomweb conformance: no profile of family orthanc matches server {version}: using "
+                      f"orthanc-1.10, the oldest one (the target is older than every profile); UNVERIFIED for "
+                      f"this build"], done.stdout[-2000:]  # in the header, and again at the end
+    assert "profile orthanc-1.10;" in done.stdout

@@ -114,7 +114,7 @@ def select_profile(config: pytest.Config, options: RunOptions) -> RunOptions:
         versions = probe_versions(target.origin, components, get)
     except requests.RequestException as exc:
         raise pytest.UsageError(f"--target-profile {profile.name}: cannot ask {target.origin} for its versions "
-                                f"to choose the profile: {exc}") from None
+                                f"to choose the profile ({_short(exc)})") from None
     if "system" not in versions:
         raise pytest.UsageError(f"--target-profile {profile.name}: {target.origin}/system reports no Version; "
                                 f"name the profile file instead ({', '.join(m.name for m in profile.family)})")
@@ -122,6 +122,19 @@ def select_profile(config: pytest.Config, options: RunOptions) -> RunOptions:
     config.stash[_CHOICE] = choice
     config.pluginmanager.register(_ChoiceReport(choice), "dicomweb-conformance-profile-choice")
     return dataclasses.replace(options, profile=choice.profile)
+
+
+def _short(exc: requests.RequestException) -> str:
+    """The innermost reason of a requests error (e.g. "[Errno 111] Connection refused")."""
+    reason: BaseException = exc
+    for _ in range(8):  # requests -> urllib3 -> socket errors, a few levels deep
+        inner = getattr(reason, "reason", None)
+        inner = inner if isinstance(inner, BaseException) else reason.__context__
+        if inner is None:
+            break
+        reason = inner
+    text = str(reason)
+    return text.split(": ", 1)[-1] if "Errno" in text else text
 
 
 class _ChoiceReport:

@@ -29,6 +29,7 @@ import pytest
 from . import expect as expect_module
 from .http import Exchange
 from .options import add_options, options_from_json, resolve_options, suite_paths
+from .baseline import add_baseline_option, register_baseline
 from .profiles import ProfileError
 from .report import FAILED_REQUIREMENTS_PROPERTY, REQUIREMENTS_PROPERTY, rows, summary_lines, write_environment, \
     write_matrix
@@ -38,6 +39,7 @@ from .terminal import Progress, closing_block
 from . import cleanup
 from .requirements import Catalogue, CatalogueError, load_catalogue
 from .run import STATE, WORKER_KEY, RunState, environment, prepare, state_of
+from .selection import select_profile
 from .target import Target
 from .truth import RunIds
 
@@ -51,6 +53,7 @@ _ITEM_IDS = pytest.StashKey[tuple[str, ...]]()
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """The suite's options (see :mod:`conformance.options`)."""
     add_options(parser, pluginmanager)
+    add_baseline_option(parser)
 
 
 def _item_ids(item: pytest.Item) -> tuple[str, ...] | None:
@@ -117,11 +120,12 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.allure_report_dir = data["allure_dir"]
         config.stash[STATE] = state
         config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
+        register_baseline(config, None, is_controller=False)
         return
     paths = suite_paths(config)
     if not _selected(config, paths):
         return
-    options = resolve_options(config)
+    options = select_profile(config, resolve_options(config))
     catalogue = _catalogue(config)
     try:
         options.profile.check_against(catalogue)
@@ -132,6 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     config.pluginmanager.register(_OutcomeRecorder(state), "dicomweb-conformance-outcomes")
     config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
+    register_baseline(config, options.profile, is_controller=True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "dicomweb-conformance-xdist")
 

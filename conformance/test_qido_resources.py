@@ -178,24 +178,29 @@ def _check_attribute(expect: Any, result: dict, entry: dict, name: str, check: C
                      response: Any, conditional: bool) -> None:
     """One attribute of one result against the manifest entry (absent/empty rules of type R and C keys)."""
     read_result, read_entry, same = check
+    reqs = [req] if isinstance(req, str) else list(req)
+    # one check, one requirement: presence is the result-attribute table's rule (the first ID), the
+    # value is QIDO-047's (returned values are those of the stored instances) when the test cites it
+    req, value_req = reqs[0], ("QIDO-047" if "QIDO-047" in reqs else reqs[0])
     want = read_entry(entry, name)
     key = tag(name)
     if want is None or want == "":
         if conditional:
             if name == "NumberOfFrames" and value(result, name) is not None:
                 # a single-frame instance reported with a Number of Frames: only 1 is true
-                expect.equal(_int(result, name), 1, req=req, what=f"{name} of {what}", response=response)
+                expect.equal(_int(result, name), 1, req=value_req, what=f"{name} of {what}", response=response)
             return
         # type R (required) key without a value: present and empty (DICOM JSON F.2.5)
         expect.that(key in result, req=req, what=f"{name} ({key}) in {what}", expected="present (empty value)",
                     actual="absent", response=response)
-        expect.that(not values(result, name), req=req, what=f"{name} of {what}", expected="no value (empty in "
+        expect.that(not values(result, name), req=value_req, what=f"{name} of {what}", expected="no value (empty in "
                     "the stored instances)", actual=values(result, name), response=response)
         return
     expect.that(key in result, req=req, what=f"{name} ({key}) in {what}", expected=f"present: {want!r}",
                 actual="absent", response=response)
     got = read_result(result, name)
-    expect.that(same(got, want), req=req, what=f"{name} of {what}", expected=want, actual=got, response=response)
+    expect.that(same(got, want), req=value_req, what=f"{name} of {what}", expected=want, actual=got,
+                response=response)
 
 
 def _study_entry(truth: Any, study_uid: str) -> dict:
@@ -220,10 +225,9 @@ def test_study_results_hold_required_attributes_with_stored_values(client, truth
     response, results = search(client, "studies", scope(truth), req="QIDO-019", expect_matches=True)
     studies = {s["StudyInstanceUID"]: _study_entry(truth, s["StudyInstanceUID"]) for s in truth.studies}
     found = _by_key(expect, results, list(studies), "StudyInstanceUID", req="QIDO-019", response=response)
-    computed = attribute in ("ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances")
     for uid, study in studies.items():
         _check_attribute(expect, found[uid], study, attribute, _STUDY_ATTRS[attribute], response=response,
-                         req=["QIDO-019", "QIDO-047"] if computed else "QIDO-019",
+                         req=["QIDO-019", "QIDO-047"],
                          what=f"the result of study {uid}", conditional=False)
 
 

@@ -327,7 +327,7 @@ def _skip_if_blocked(item: pytest.Item, state: RunState, ids: tuple[str, ...]) -
     """Skip a test whose resource the target does not serve: that resource's own requirement reports it."""
     if not state.prepared:
         return
-    reason = preconditions.blocker_for(_item_features(item, state.catalogue, ids), ids)
+    reason = preconditions.blocker_for(_item_features(item, state.catalogue, ids), item.name)
     if reason:
         pytest.skip(reason)
 

@@ -343,9 +343,9 @@ TAG_FORMS = [
          lambda t, e: in_range(e["StudyDate"], "20180101-20200131")),
     Case("00080050-wildcard", "study", lambda t: {"00080050": "ACC2020*"},
          lambda t, e: wildcard_matches("ACC2020*", e["AccessionNumber"])),
-    Case("0020000D-list", "study", lambda t: {"0020000D": [t.studies[1]["StudyInstanceUID"],
-                                                          t.studies[3]["StudyInstanceUID"]]},
-         lambda t, e: e["StudyInstanceUID"] in (t.studies[1]["StudyInstanceUID"], t.studies[3]["StudyInstanceUID"])),
+    # a single UID: naming by tag is QIDO-033's rule; UID lists are QIDO-013's (test_uid_list_matching)
+    Case("0020000D", "study", lambda t: {"0020000D": t.studies[1]["StudyInstanceUID"]},
+         lambda t, e: e["StudyInstanceUID"] == t.studies[1]["StudyInstanceUID"]),
     Case("00080060", "series", lambda t: {"00080060": "US"}, _eq("Modality", lambda t: "US")),
     Case("00080018", "instance", lambda t: {"00080018": t.instance_by_file("wang-ct-001.dcm")["SOPInstanceUID"]},
          lambda t, e: e["file"] == "wang-ct-001.dcm"),

@@ -251,11 +251,16 @@ class Case:
             entries = [e for e in entries if e["StudyInstanceUID"] == segments[1]]
             if len(segments) > 3 and segments[2] == "series":
                 entries = [e for e in entries if e["SeriesInstanceUID"] == segments[3]]
-        else:
+        unscoped = False
+        if self.path is None:
             path = LEVEL_PATH[self.level]
             if not any(_field_of(n) == "StudyInstanceUID" for n in names):
-                params = {**{k: v for k, v in scope(truth).items() if _field_of(k) not in map(_field_of, names)},
-                          **params}
+                own = set(map(_field_of, names))
+                scoping = scope(truth)
+                # a key of the case replaces the scoping key of the same attribute (e.g. PatientID=*):
+                # the results may then hold other data of the target, which is not the run's to judge
+                unscoped = not scoping or any(_field_of(k) in own for k in scoping)
+                params = {**{k: v for k, v in scoping.items() if _field_of(k) not in own}, **params}
         if raw:
             path += "?" + raw
         fields = [f for f in map(_field_of, names) if f != "StudyInstanceUID"]
@@ -269,6 +274,8 @@ class Case:
         response, results = search(client, path, params, req=status_req or req,
                                    expect_matches=True if expected else None)
         found = keys_of(results, self.level)
+        if unscoped:
+            found = [k for k in found if truth.is_ours(k)]
         query = f"{raw} {params}" if raw else str(params)
         everything = {entry[key] for entry in entries}
         if may_ignore and set(found) == everything:

@@ -325,8 +325,8 @@ def _item_features(item: pytest.Item, catalogue: Catalogue, ids: tuple[str, ...]
 
 def _skip_if_blocked(item: pytest.Item, state: RunState, ids: tuple[str, ...]) -> None:
     """Skip a test whose resource the target does not serve: that resource's own requirement reports it."""
-    if not state.prepared:
-        return
+    if not state.prepared or item.get_closest_marker("skip") is not None:
+        return  # skipped anyway (level, not claimed, --preloaded): its own reason stands
     reason = preconditions.blocker_for(_item_features(item, state.catalogue, ids), item.name)
     if reason:
         pytest.skip(reason)

@@ -35,6 +35,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
 from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.wado import LOSSY_MAX_ABS_DIFF, LOSSY_MAX_MEAN_DIFF
 
 ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -128,7 +129,9 @@ def _pixel_problems(sent: Dataset, got: Dataset, lossy: bool) -> list[str]:
     if a.shape != b.shape:
         return [f"(7FE0,0010) PixelData: decoded shape {b.shape}, sent {a.shape} (sent {sent_ts}, got {got_ts})"]
     diff = np.abs(a - b)
-    if (not lossy and diff.max() > 0) or (lossy and (diff.max() > 3 or diff.mean() > 0.1)):
+    # the lossy instance: the same decoder tolerance as the WADO-RS pixel checks (checks/wado.py)
+    tolerance_exceeded = diff.max() > LOSSY_MAX_ABS_DIFF or diff.mean() > LOSSY_MAX_MEAN_DIFF
+    if (not lossy and diff.max() > 0) or (lossy and tolerance_exceeded):
         return [f"(7FE0,0010) PixelData: decoded pixels differ (max {diff.max():g}, mean {diff.mean():.3f}; "
                 f"sent {sent_ts}, got {got_ts})"]
     return []

@@ -22,6 +22,7 @@ from lxml import etree
 from PIL import Image
 
 from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.preconditions import blocked
 from dicomweb_conformance.schemas import NATIVE_DICOM_NS, SchemaValidationError, validate_json
 
 JSON = "application/dicom+json"
@@ -291,3 +292,39 @@ def test_unsupported_request_content_type_is_415(client, expect, kind):
         body = b'{"00100010": {"vr": "PN"}}' if kind == "application/json" else b"hello"
         response = client.post("studies", data=body, headers={"Content-Type": kind, "Accept": JSON})
     expect.status(response, 415)
+
+
+# -- response header fields (10.5.3.2) -----------------------------------------------------------------
+@pytest.mark.requirement("STOW-014")
+def test_response_names_the_created_resource(client, fresh_truth, expect):
+    """Table 10.5.3-2: Location and Content-Location "Shall be present if a new resource was created"; a new
+    study was created here, so each names a URL under it (the study or one of its instances)."""
+    fresh = fresh_truth()
+    instance = fresh.instance_by_file(SMALL)
+    response = client.stow([fresh.file_bytes(instance["SOPInstanceUID"])])
+    if response.status_code != 200:
+        blocked("STOW-001", f"storing one instance answered {response.status_code}, not 200")
+    for name in ("Location", "Content-Location"):
+        url = expect.header(response, name)
+        expect.that(f"studies/{instance['StudyInstanceUID']}" in url, response=response,
+                    what=f"{name} header", expected=f"a URL of the created study .../studies/"
+                    f"{instance['StudyInstanceUID']}[/...]", actual=url)
+
+
+@pytest.mark.requirement("STOW-015")
+def test_response_has_content_type_and_length(client, fresh_truth, expect):
+    """Table 10.5.3-2: Content-Type (M) of the payload; Content-Length "Shall be present if the response payload
+    does not have a content encoding" (a chunked response cannot, RFC 7230 3.3.2, and is accepted)."""
+    fresh = fresh_truth()
+    instance = fresh.instance_by_file(SMALL)
+    response = client.stow([fresh.file_bytes(instance["SOPInstanceUID"])])
+    body = response.content
+    if body:
+        media = expect.parse_media_type(expect.header(response, "Content-Type"))[0]
+        expect.that("/" in media, what="Content-Type of the payload", expected="type/subtype", actual=media,
+                    response=response)
+    coding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if coding == "identity" and not response.headers.get("Transfer-Encoding"):
+        length = expect.header(response, "Content-Length")
+        expect.equal(length.strip(), str(len(body)), what="Content-Length against the payload size",
+                     response=response)

@@ -297,7 +297,7 @@ def test_fixed_deviation(client, expect):
 def test_fuzzy():
     pass
 
-@pytest.mark.requirement("QIDO-037")
+@pytest.mark.requirement("QIDO-044")
 def test_should_level():
     pass
 
@@ -481,3 +481,12 @@ def test_smoke_suite_runs_identically_with_and_without_xdist(tmp_path):
     results = list((tmp_path / "xdist" / "reports" / "allure-results").glob("*-result.json"))
     labels = {(l["name"], l["value"]) for r in results for l in json.loads(r.read_text())["labels"]}
     assert {("epic", "QIDO-RS"), ("feature", "qido"), ("severity", "critical")} <= labels
+
+
+def test_every_catalogue_feature_is_declared_mandatory_or_optional():
+    from dicomweb_conformance.features import FEATURES, MANDATORY, feature_table
+    catalogue = load_catalogue()
+    assert catalogue.features <= set(FEATURES), sorted(catalogue.features - set(FEATURES))
+    assert {"qido", "qido-xml", "stow-xml", "wado-metadata", "frames", "wado-rendered"} <= MANDATORY
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert feature_table() in readme, "README's feature table is out of date: python -m dicomweb_conformance.features"

@@ -14,14 +14,17 @@ Expected values come from ``fixtures/manifest.json`` through ``truth``.
 
 from __future__ import annotations
 
+import io
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
+import pydicom
 import pytest
 
 import dicomweb_fixtures as fixtures
 from dicomweb_conformance.checks.qido import (JSON, LEVEL_KEY, LEVEL_PATH, expect_no_match, keys_of, pn_text, scope, search,
                                      tag, tm_seconds, value, values)
+from dicomweb_conformance.preconditions import blocked
 
 _MANIFEST = fixtures.load_manifest()
 _PATIENTS = [p["PatientID"] for p in _MANIFEST["patients"]]
@@ -350,3 +353,44 @@ def test_retrieve_url_resolves_with_wado_rs(client, truth, expect, level):
     sop = truth.instances_in_series(series["SeriesInstanceUID"])[0]["SOPInstanceUID"]
     expect.that(sop.encode("ascii") in retrieved.content, req="QIDO-022", what="the retrieved payload",
                 expected=f"holds the study's only instance {sop}", actual="it does not", response=retrieved)
+
+
+# -- attributes "shall be present if known" (tables 10.6.3-3/4/5) ----------------------------------------------
+@pytest.mark.requirement("QIDO-054")
+@pytest.mark.mutates
+def test_timezone_offset_is_returned_when_known(client, fresh_truth, expect):
+    """Timezone Offset From UTC (0008,0201) "Shall be present if known": an instance stored with +0900 gives
+    study, series and instance results holding +0900."""
+    fresh = fresh_truth()
+    inst = fresh.instance_by_file("wang-ct-001.dcm")
+    ds = pydicom.dcmread(io.BytesIO(fresh.file_bytes(inst["SOPInstanceUID"])))
+    ds.TimezoneOffsetFromUTC = "+0900"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    stored = client.stow([out.getvalue()])
+    if stored.status_code != 200:
+        blocked("STOW-001", f"storing the instance answered {stored.status_code}, not 200")
+    for level, path, key in (("study", "studies", "StudyInstanceUID"), ("series", "series", "SeriesInstanceUID"),
+                             ("instance", "instances", "SOPInstanceUID")):
+        response, results = search(client, path, {"StudyInstanceUID": inst["StudyInstanceUID"],
+                                                  **({key: inst[key]} if key != "StudyInstanceUID" else {})},
+                                   req="QIDO-054", expect_matches=True)
+        expect.equal([values(ds_, "TimezoneOffsetFromUTC") for ds_ in results], [["+0900"]],
+                     what=f"Timezone Offset From UTC (0008,0201) of the {level} result", response=response)
+
+
+_AVAILABILITY = {"ONLINE", "NEARLINE", "OFFLINE", "UNAVAILABLE"}
+
+
+@pytest.mark.requirement("QIDO-055")
+@pytest.mark.parametrize("level", ["study", "instance"])
+def test_instance_availability_is_returned(client, truth, expect, level):
+    """Instance Availability (0008,0056) "Shall be present if known" (tables 10.6.3-3 and 10.6.3-5)."""
+    study = truth.series_by_key("doe-mr-t2")
+    params = {"StudyInstanceUID": study["StudyInstanceUID"]}
+    response, results = search(client, LEVEL_PATH[level], params, req="QIDO-055", expect_matches=True)
+    for ds_ in results:
+        got = values(ds_, "InstanceAvailability")
+        expect.that(len(got) == 1 and got[0] in _AVAILABILITY, response=response,
+                    what=f"Instance Availability (0008,0056) of the {level} result {value(ds_, LEVEL_KEY[level])}",
+                    expected=" or ".join(sorted(_AVAILABILITY)), actual=got or "absent")

@@ -4,8 +4,8 @@ A profile is a TOML file (``conformance/targets/NAME.toml`` or any path)::
 
     name = "orthanc"                      # defaults to the file name
     description = "Orthanc + DICOMweb plugin"
-    claims = ["qido", "wado-rs"]          # optional whitelist of features
-    unsupported_features = ["qido-fuzzy"] # features not claimed (skipped)
+    claims = ["wado-thumbnail"]           # optional features claimed (absent: every optional feature)
+    unsupported_features = ["qido-fuzzy"] # optional features not claimed (skipped)
     known_deviations = [
       { id = "QIDO-029", reason = "no Warning header on partial results", tests = "test_qido_paging*" },
     ]
@@ -27,10 +27,14 @@ versions the target reports (``GET {origin}/system`` Version, and
 ``GET {origin}/plugins/{plugin}`` Version for every other key of ``match``),
 see :mod:`conformance.selection`.
 
-Every optional behaviour of PS3.18 is a *feature* of the requirement catalogue;
-a test of a feature the profile does not claim is skipped with the reason.  A
-known deviation turns the tests citing the requirement into strict xfails, so a
-fixed deviation fails the run until the profile is updated.
+Every behaviour of PS3.18 is a *feature* of the requirement catalogue
+(:mod:`conformance.features`).  Mandatory features are always claimed: one
+listed in ``unsupported_features`` is still tested, and fails as a SHALL.  A
+test of an optional feature the profile does not claim is skipped with the
+reason.  A known deviation names its requirement and the tests it covers (the
+``tests`` glob is required) and turns them into strict xfails, so a fixed
+deviation fails the run until the profile is updated; a failure of another
+requirement in the same test is still a failure.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .features import is_optional, requires
 from .requirements import Catalogue
 
 __all__ = ["TARGETS_DIR", "AUTH_MODES", "ProfileError", "Deviation", "Profile", "load_profile",
@@ -62,7 +67,7 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class Deviation:
-    """A requirement the target is known not to meet (``tests``: optional glob of test names)."""
+    """A requirement the target is known not to meet, in the tests matching the ``tests`` glob."""
 
     id: str
     reason: str
@@ -70,15 +75,16 @@ class Deviation:
     source: str = field(default="", compare=False)   # the file that declares it (profiles may extend others)
 
     def applies_to(self, name: str, nodeid: str) -> bool:
-        """True if ``tests`` is unset or matches the test's name or node ID."""
+        """True if ``tests`` matches the test's name or node ID."""
         if not self.tests:
-            return True
+            return False
         return fnmatch.fnmatchcase(name, self.tests) or fnmatch.fnmatchcase(nodeid, self.tests)
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A parsed profile.  ``claims`` None means every feature not in ``unsupported_features``."""
+    """A parsed profile.  ``claims``: the optional features claimed; None means every optional feature
+    not in ``unsupported_features``.  Mandatory features are always claimed."""
 
     name: str
     source: str
@@ -95,10 +101,20 @@ class Profile:
     family: tuple["Profile", ...] = ()         # set on a family's stand-in: its members, oldest first
 
     def claims_feature(self, feature: str) -> bool:
-        """Whether tests of ``feature`` should run against this target."""
+        """Whether tests of ``feature`` should run against this target (always, for a mandatory feature)."""
+        if not is_optional(feature):
+            return True
+        parent = requires(feature)
+        if parent is not None and not self.claims_feature(parent):
+            return False
         if feature in self.unsupported_features:
             return False
         return self.claims is None or feature in self.claims
+
+    @property
+    def disclaimed_mandatory(self) -> list[str]:
+        """Mandatory features the profile lists as unsupported (tested anyway: a SHALL cannot be disclaimed)."""
+        return sorted(f for f in self.unsupported_features if not is_optional(f))
 
     def deviations_for(self, req_ids: list[str], name: str, nodeid: str) -> list[Deviation]:
         """The known deviations that apply to a test citing ``req_ids``."""
@@ -118,9 +134,10 @@ class Profile:
 
 
 def generic_profile() -> Profile:
-    """Everything claimed, no deviation: the profile used when a URL is given without a profile."""
-    return Profile(name="generic", source="<built-in generic profile>",
-                   description="every feature claimed, no known deviation")
+    """What PS3.18-2019a makes mandatory for an origin server, no known deviation: the profile used
+    when a URL is given without a profile (optional features are not claimed)."""
+    return Profile(name="generic", source="<built-in generic profile>", claims=frozenset(),
+                   description="the features PS3.18-2019a makes mandatory for an origin server, no known deviation")
 
 
 def available_profiles() -> list[str]:
@@ -158,8 +175,9 @@ def _deviations(value: Any, where: str) -> tuple[Deviation, ...]:
             raise ProfileError(f"{at}.id must be a requirement ID such as QIDO-012")
         if not isinstance(reason, str) or not reason.strip():
             raise ProfileError(f"{at}.reason must say why the target deviates")
-        if tests is not None and (not isinstance(tests, str) or not tests):
-            raise ProfileError(f"{at}.tests must be a glob of test names")
+        if not isinstance(tests, str) or not tests:
+            raise ProfileError(f"{at}.tests must be a glob of the test names the deviation covers "
+                               f"(a deviation without tests would hide every check of the tests citing {req_id})")
         out.append(Deviation(id=req_id, reason=reason.strip(), tests=tests, source=where))
     return tuple(out)
 

@@ -231,6 +231,12 @@ def store_instances(state, request: Request, study: str | None = None) -> Respon
         response = multipart_response([part], "application/dicom+xml", status=status)
     else:
         response = Response(json_to_xml(module), status=status, content_type="application/dicom+xml")
+    if referenced:
+        # Table 10.5.3-2: Location and Content-Location "Shall be present if a new resource was created": the
+        # study the instances were stored in (the Retrieve URL of the module), else the first stored instance
+        created = (module["00081190"].get("Value") or [referenced[0]["00081190"]["Value"][0]])[0]
+        response.headers["Location"] = created
+        response.headers["Content-Location"] = created
     for reason in reasons:
         _log.warning("STOW-RS: %s", reason)
     for reason in reasons[:MAX_WARNINGS]:

@@ -8,6 +8,7 @@ into memory; any other syntax is transcoded one instance at a time.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote_to_bytes
 
@@ -27,7 +28,7 @@ from ..leniency import accept_required
 from ..store.base import InstanceRecord
 from ..store.extract import BASE_PLACEHOLDER
 from ..urls import dicomweb_base, site_root
-from .common import multipart_response
+from .common import multipart_response, warning_value
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 #: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
@@ -330,22 +331,43 @@ def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[tu
     return images
 
 
+_ANNOTATION_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def _unsupported_annotations(request: Request) -> list[str]:
+    """The annotation values of the request (PS3.18 8.3.5.1.1), all unsupported: the mock burns in no
+    annotation.  No value, or a value that is not a keyword, is a 400."""
+    if "annotation" not in request.args:
+        return []
+    values = [v.strip() for raw in request.args.getlist("annotation") for v in raw.split(",")]
+    bad = [v for v in values if not _ANNOTATION_KEYWORD.match(v)]
+    if not values or bad:
+        raise HttpError(400, f"annotation values must be keywords (patient, technique): {bad or 'no value'}")
+    return list(dict.fromkeys(values))
+
+
 def retrieve_rendered(state, request: Request, study: str, series: str | None = None,
                       instance: str | None = None, frames: str | None = None) -> Response:
     """Rendered images (PS3.18 10.4.1.1.3 / 8.3.5.1): one image for an instance or frame, multipart otherwise."""
     multipart_offers = [Offer(media_type="multipart/related", part_type=o.media_type) for o in _RENDERED]
     choice = _negotiate(request, _RENDERED + multipart_offers, default=_RENDERED[0], state=state)
     media = choice.offer.part_type or choice.offer.media_type
+    unsupported = _unsupported_annotations(request)
     records = _images(state, study, series, instance)
     images = _render_all(state, records, lambda r: _render_params(request, media, frames, r))
     if len(images) == 1 and choice.offer.media_type != "multipart/related":
-        return _located(Response(images[0][2], content_type=media), state, request)
-    # Fix: parts name the rendered resource they represent (PS3.18 8.6.1.2 table 8.6.1-1).
-    base = dicomweb_base(request, state.settings)
-    parts = [Part(content_type=media, body=img, length=len(img),
-                  content_location=_instance_url(base, r) + (f"/frames/{n}" if frames else "") + "/rendered")
-             for r, n, img in images]
-    return multipart_response(parts, media)
+        response = _located(Response(images[0][2], content_type=media), state, request)
+    else:
+        # Fix: parts name the rendered resource they represent (PS3.18 8.6.1.2 table 8.6.1-1).
+        base = dicomweb_base(request, state.settings)
+        parts = [Part(content_type=media, body=img, length=len(img),
+                      content_location=_instance_url(base, r) + (f"/frames/{n}" if frames else "") + "/rendered")
+                 for r, n, img in images]
+        response = multipart_response(parts, media)
+    if unsupported:  # 8.3.5.1.1: unsupported values are ignored and named in a 299 warning
+        response.headers.add("Warning", warning_value(
+            request.host, f"The following annotation values are not supported: {','.join(unsupported)}"))
+    return response
 
 
 def retrieve_thumbnail(state, request: Request, study: str, series: str | None = None,

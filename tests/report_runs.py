@@ -30,6 +30,7 @@ def mock_server(faults: list[str] | None = None) -> Iterator[Any]:
     """A mock with an empty store (and the given faults) in a thread; yields the server."""
     settings = Settings()
     settings.faults = list(faults or [])
+    settings.dicomweb.strict = True  # measured as the suite's embedded target is: PS3.18 as written
     store = DiskStore.temporary()
     try:
         with serve_in_thread(create_app(settings, store, fixtures=False)) as server:

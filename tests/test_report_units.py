@@ -32,7 +32,7 @@ def _book() -> OutcomeBook:
                "requirements": ["HTTP-013"], "exchange": "> DELETE /studies HTTP/1.1"}
     book.add(_report("t.py::test_allow", "HTTP-013", outcome="failed", longrepr="DICOMweb conformance failure",
                      props=[(FAILURE_PROPERTY, json.dumps(failure))]))
-    book.add(_report("t.py::test_should", "QIDO-037", outcome="failed", longrepr="AssertionError: bad order"))
+    book.add(_report("t.py::test_should", "QIDO-032", outcome="failed", longrepr="AssertionError: bad order"))
     book.add(_report("t.py::test_fixed", "QIDO-005", outcome="failed",
                      longrepr="[XPASS(strict)] known deviation QIDO-005 (profile p): was broken"))
     book.add(_report("t.py::test_ok", "QIDO-001"))
@@ -66,7 +66,7 @@ def test_closing_block_lists_shall_then_should_then_fixed_deviations():
         "Failed SHALL requirements (2):",
         *(f"  {rid:<9} {shall[rid]}" for rid in in_catalogue_order),
         "Failed SHOULD requirements (1):",
-        "  QIDO-037  AssertionError: bad order",
+        "  QIDO-032  AssertionError: bad order",
         "Known deviations that no longer deviate (1): remove them from the profile",
         "  t.py::test_fixed: known deviation QIDO-005 (profile p): was broken",
     ]
@@ -77,7 +77,7 @@ def test_html_report_puts_failed_requirements_first():
     page = render_report(rows(load_catalogue(), book), {"target.dicomweb_url": "http://x/dicom-web/"},
                          suite_version="1.2.3")
     failed = page.index('<section id="failed">')
-    assert page.index("HTTP-013") > failed and page.index("QIDO-037") > failed
+    assert page.index("HTTP-013") > failed and page.index("QIDO-032") > failed
     http = page.split('id="svc-http"', 1)[1]
     assert http.index("HTTP-013") < http.index("HTTP-002") < http.index("HTTP-001")  # failed, deselected, untested
     assert "dicomweb-conformance 1.2.3" in page and "3 requirements failed (2 SHALL, 1 SHOULD)." in page

@@ -22,12 +22,11 @@ from werkzeug.wrappers import Request, Response
 
 from .config import Settings
 from .cors import add_cors_headers, answer_options, answer_preflight, is_preflight
-from .dicomweb.pixel_check import pixel_data_problem
 from .errors import HttpError, error_response
 from .faults import FaultInjector
+from .handlers.common import warning_value
 from .leniency import add_warnings
 from .recorder import RequestRecorder
-from .store.base import StoreError
 from .store.disk import DiskStore
 
 __all__ = ["MockApp", "create_app"]
@@ -185,10 +184,11 @@ class MockApp:
             adapter = self.url_map.bind_to_environ(request.environ)
             endpoint, values = adapter.match()
             return endpoint(self.state, request, **values)
-        except HttpError as exc:
-            return error_response(exc.status, exc.reason, exc.headers)
-        except StoreError as exc:
-            return error_response(exc.status, exc.reason)
+        except HttpError as exc:  # every refusal of protocol, store and handler code
+            response = error_response(exc.status, exc.reason, exc.headers)
+            if exc.warning:
+                response.headers.add("Warning", warning_value(request.host, exc.warning))
+            return response
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
             return error_response(405, f"method {request.method} is not allowed here; allowed: {allowed}",
@@ -232,6 +232,5 @@ def create_app(settings: Settings | None = None, store: DiskStore | None = None,
     files = instance_files() if fixtures else []
     if files:
         store.load(files)
-    # After seeding: our own fixtures need no decoding; what arrives over HTTP does.
-    store.instance_check = pixel_data_problem if settings.check_pixel_data else None
+    store.refuse_undecodable = settings.check_pixel_data
     return MockApp(AppState(settings=settings, store=store, fixture_files=files))

@@ -129,8 +129,9 @@ class Settings:
     max_results: int = 0
     faults: list[str] = field(default_factory=list)
     record_requests: bool = False
-    #: Decode the Pixel Data of every instance before storing it (``CheckPixelData``).
-    check_pixel_data: bool = True
+    #: Refuse (STOW-RS failure 0xC000) an instance whose Pixel Data cannot be decoded
+    #: (``CheckPixelData``); by default it is stored and served as stored.
+    check_pixel_data: bool = False
     #: Origins whose pages may call the mock from a browser (``CorsAllowedOrigins``, ``--cors-origin``);
     #: "*" is any origin (the default: a development server); an empty list turns CORS off.
     cors_allowed_origins: list[str] = field(default_factory=lambda: ["*"])

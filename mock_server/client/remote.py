@@ -20,18 +20,14 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from ..errors import HttpError
 from ..config import RemoteServer, Settings, http_header_problem
 
 __all__ = ["RemoteError", "RemoteClient", "remote_url", "body_failure"]
 
 
-class RemoteError(Exception):
+class RemoteError(HttpError):
     """A remote call failed: ``status`` is the answer we give (502, 504, 404...)."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def remote_url(server: RemoteServer, uri: str, arguments: Mapping[str, Any] | None = None) -> str:

@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import HttpError
 from .media_types import (
     DICOM_MEDIA_TYPES,
     MULTIPART_RELATED,
@@ -47,14 +48,13 @@ IGNORED_PARAMS = frozenset({"boundary", "charset", "start", "start-info"})
 _QVALUE_RE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
 
 
-class NegotiationError(Exception):
+class NegotiationError(HttpError):
     """Negotiation failed; ``status`` is the HTTP status, ``reason`` a one-line text."""
 
     status: int = 406
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(type(self).status, reason)
 
 
 class NotAcceptable(NegotiationError):

@@ -34,6 +34,7 @@ from typing import Iterable
 
 from pydicom.datadict import dictionary_VR, get_private_entry, keyword_for_tag, tag_for_keyword
 
+from ..errors import HttpError
 from . import matching
 from .qido_attributes import RESERVED_GROUPS, ie_of, is_anywhere_attribute, qido_level_of, resource_info
 
@@ -51,14 +52,13 @@ _INT_RANGES = {"US": (0, 2**16 - 1), "SS": (-2**15, 2**15 - 1), "UL": (0, 2**32 
 _PARAMS = ("includefield", "limit", "offset", "fuzzymatching")
 
 
-class QidoQueryError(ValueError):
+class QidoQueryError(HttpError, ValueError):
     """The search request's query is invalid; ``reason`` is one line naming the parameter."""
 
     status = 400
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str) -> None:
+        super().__init__(type(self).status, reason)
 
 
 class UnsupportedParameter(QidoQueryError):

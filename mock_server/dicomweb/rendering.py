@@ -51,6 +51,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, convert_color_space
 
+from ..errors import HttpError
 from .frames import FrameError, decode_frame, number_of_frames
 from .transcoding import TranscodeError
 
@@ -74,13 +75,11 @@ _UINT = re.compile(r"[0-9]+")
 Viewport = tuple[int, int, "float | None", "float | None", "float | None", "float | None"]
 
 
-class RenderError(Exception):
+class RenderError(HttpError):
     """A rendering request cannot be served; ``status`` is the HTTP status to return."""
 
-    def __init__(self, reason: str, status: int = 400):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(status, reason)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, get_encoder, pack_bits
 from pydicom.pixels.encoders.base import ENCODING_PROFILES
 from pydicom.uid import UID
+from ..errors import HttpError
 
 __all__ = [
     "TranscodeError", "EXPLICIT_VR_LE", "IMPLICIT_VR_LE", "DEFLATED_EXPLICIT_VR_LE",
@@ -81,17 +82,24 @@ _J2K_MIN_SIZE = 32  # openjpeg's default 6 resolution levels need 2**5 pixels
 _BIG_ENDIAN_REFUSED = "Explicit VR Big Endian is retired and shall not be used (PS3.18 8.7.3)"
 
 
-class TranscodeError(Exception):
+class TranscodeError(HttpError):
     """The instance cannot be produced in the requested Transfer Syntax.
 
     ``status`` is 406 (Not Acceptable, PS3.18 8.7.3.5.2) unless the stored
     data itself is unusable (500).
     """
 
-    def __init__(self, reason: str, status: int = 406):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+    def __init__(self, reason: str, status: int = 406) -> None:
+        super().__init__(status, reason)
+
+
+class UndecodablePixelData(TranscodeError):
+    """The stored Pixel Data cannot be decoded, so nothing needing its pixels can be produced (406)."""
+
+
+def needs_decoding(source_ts: str, target_ts: str) -> bool:
+    """Whether Pixel Data stored in ``source_ts`` is decoded to be sent in ``target_ts``."""
+    return source_ts != target_ts and not (source_ts in NATIVE_TARGETS and target_ts in NATIVE_TARGETS)
 
 
 def _name(uid: str) -> str:
@@ -234,11 +242,11 @@ def decode_frames(ds: Dataset, indices: list[int] | None = None) -> Iterator[tup
     except TranscodeError:
         raise
     except Exception as exc:  # pydicom raises many types for corrupt data
-        raise TranscodeError(f"the stored Pixel Data cannot be decoded: {exc}", status=500) from exc
+        raise UndecodablePixelData(f"the stored Pixel Data cannot be decoded: {exc}") from exc
     except BaseException as exc:  # pyo3 decoders (pylibjpeg-rle) panic with PanicException, a BaseException
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
-        raise TranscodeError(f"the stored Pixel Data cannot be decoded: {exc}", status=500) from exc
+        raise UndecodablePixelData(f"the stored Pixel Data cannot be decoded: {exc}") from exc
 
 
 def _pillow_jpeg(arr: np.ndarray, pi: str, quality: int) -> bytes:

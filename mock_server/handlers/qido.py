@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.multipart import Part
-from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
+from ..dicomweb.negotiation import Offer, negotiate
 from ..dicomweb.qido_attributes import (ALL_INSTANCES, ALL_SERIES, ALL_STUDIES, STUDY_INSTANCES, STUDY_SERIES,
                                         STUDY_SERIES_INSTANCES, default_return_tags, includable_levels,
                                         qido_level_of)
-from ..dicomweb.qido_query import QidoQueryError, parse_qido
+from ..dicomweb.qido_query import parse_qido
+from ..dicomweb.query_string import query_pairs
 from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import SearchScope
@@ -91,38 +91,11 @@ def _retrieve_url(base: str, level: str, match: dict[str, Any]) -> dict[str, Any
     return {"vr": "UR", "Value": [url]}
 
 
-def _query_pairs(request: Request) -> list[tuple[str, str]]:
-    """The query's (name, value) pairs, percent-decoded as UTF-8 (PS3.18 8.3.4, RFC 3986 2.5).
-
-    Same split as ``request.args``, but a byte sequence that is not UTF-8 is a
-    400 instead of being silently replaced by U+FFFD (and then matching nothing).
-    """
-    pairs = []
-    for piece in request.query_string.split(b"&"):
-        if not piece:
-            continue
-        name, _, value = piece.partition(b"=")
-        try:
-            pairs.append((unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
-                          unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")))
-        except UnicodeDecodeError:
-            label = unquote_to_bytes(name).decode("utf-8", "replace")[:64]
-            raise HttpError(400, f"query parameter {label!r}: the value is not percent-encoded UTF-8 "
-                                 "(PS3.18 8.3.4)") from None
-    return pairs
-
-
 def _search(state, request: Request, resource: str, study: str | None = None,
             series: str | None = None) -> Response:
-    try:
-        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
-                           require_accept=accept_required(state.settings, request))
-    except NegotiationError as exc:
-        raise HttpError(exc.status, exc.reason) from None
-    try:
-        query = parse_qido(resource, _query_pairs(request))
-    except QidoQueryError as exc:
-        raise HttpError(400, exc.reason) from None
+    choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
+                       require_accept=accept_required(state.settings, request))
+    query = parse_qido(resource, query_pairs(request.query_string))
     index = state.store.index
     if study is not None and not index.study_exists(study):
         raise HttpError(404, f"no study {study} in this server")

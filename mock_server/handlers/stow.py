@@ -32,7 +32,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.multipart import MultipartError, Part, iter_multipart, parse_content_type
-from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
+from ..dicomweb.negotiation import Offer, negotiate
 from ..errors import HttpError
 from ..leniency import accept_required, forgive, is_strict
 from ..store.base import InstanceConflict, InvalidInstance
@@ -57,12 +57,8 @@ def _ui(value: str) -> dict[str, Any]:
 
 
 def _response_offer(state, request: Request) -> Offer:
-    try:
-        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _XML_MULTIPART], default=_JSON,
-                           require_accept=accept_required(state.settings, request))
-    except NegotiationError as exc:
-        raise HttpError(exc.status, exc.reason) from None
-    return choice.offer
+    return negotiate(request.headers.get("Accept"), [_JSON, _XML, _XML_MULTIPART], default=_JSON,
+                     require_accept=accept_required(state.settings, request)).offer
 
 
 def _peek_uids(part) -> tuple[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from typing import Any, Iterable, Iterator
-from urllib.parse import unquote_to_bytes
 
 from pydicom.dataset import Dataset
 from werkzeug.wrappers import Request, Response
@@ -19,9 +18,10 @@ from ..dicomweb import rendering
 from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.media_types import bulk_media_type_for
 from ..dicomweb.multipart import Part
-from ..dicomweb.negotiation import Choice, NegotiationError, Offer, negotiate
-from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
-                                     transcode, write_part10)
+from ..dicomweb.negotiation import Choice, Offer, negotiate
+from ..dicomweb.pixel_check import refuse_undecodable
+from ..dicomweb.query_string import query_values
+from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode, write_part10
 from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import InstanceRecord
@@ -40,31 +40,15 @@ _PIXEL_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsS
 
 
 def _accept_query(request: Request) -> str | None:
-    """The "accept" Query Parameter values joined with commas, percent-decoded as UTF-8.
-
-    Unlike ``request.args`` (HTML form decoding), "+" stays a literal "+": it is a
-    qp-special character of PS3.18 8.3.1 (e.g. ``accept=application/dicom+json``).
-    """
-    values = []
-    for piece in request.query_string.split(b"&"):
-        name, _, value = piece.partition(b"=")
-        if unquote_to_bytes(name) != b"accept":
-            continue
-        try:
-            values.append(unquote_to_bytes(value).decode("utf-8"))
-        except UnicodeDecodeError:
-            raise HttpError(400, "the accept query parameter is not percent-encoded UTF-8 (PS3.18 8.3.1)") from None
-    return ",".join(values) or None
+    """The "accept" Query Parameter values joined with commas (``+`` is literal: PS3.18 8.3.1)."""
+    return ",".join(query_values(request.query_string, "accept")) or None
 
 
 def _negotiate(request: Request, offers: list[Offer], default: Offer | None, state=None) -> Choice:
     # The "accept" Query Parameter is prioritized before the Accept header field
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
-    try:
-        return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
-                         require_accept=state is not None and accept_required(state.settings, request))
-    except NegotiationError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
+                     require_accept=state is not None and accept_required(state.settings, request))
 
 
 def _instance_url(base: str, r: InstanceRecord) -> str:
@@ -121,6 +105,7 @@ def _check_transcodable(state, records: list[InstanceRecord], target: str) -> No
         ts = _part_syntax(record, target)
         if record.transfer_syntax_uid == ts:
             continue
+        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
         ds = state.store.read_dataset(record, stop_before_pixels=True)
         # Fix: a Dataset read without its Pixel Data looked like an image-less instance, so
         # every conversion seemed possible and TranscodeError broke the stream mid-body.
@@ -147,10 +132,8 @@ def retrieve_instances(state, request: Request, study: str, series: str | None =
         parts: Iterable[Part] = [_instance_part(state, base, r, target) for r in records]
     else:
         parts = (_instance_part(state, base, r, target) for r in records)
-    try:  # the first part is produced before the status line is sent
-        return multipart_response(parts, "application/dicom", None if target == "*" else target)
-    except TranscodeError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    # The first part is produced before the status line is sent.
+    return multipart_response(parts, "application/dicom", None if target == "*" else target)
 
 
 # -- metadata --------------------------------------------------------------------------------------
@@ -216,27 +199,23 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
     record = _records(state, study, series, instance)[0]
     if record.number_of_frames == 0:
         raise HttpError(404, f"instance {instance} has no pixel data, so no frames")
-    try:
-        numbers = frame_ops.parse_frame_list(frames, record.number_of_frames)
-    except frame_ops.FrameError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    numbers = frame_ops.parse_frame_list(frames, record.number_of_frames)
     offers = _frame_offers(record.transfer_syntax_uid)
     choice = _negotiate(request, offers, default=offers[0], state=state)
     part_type = choice.offer.part_type or choice.offer.media_type
     ts = choice.resolve_transfer_syntax(record.transfer_syntax_uid) or EXPLICIT_LE
     if choice.transfer_syntax == "*" and part_type != "application/octet-stream":
         ts = record.transfer_syntax_uid
+    if ts == "*":
+        ts = record.transfer_syntax_uid
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
     ds = state.store.read_dataset(record)
-    try:
-        if ts == "*" or ts == record.transfer_syntax_uid:
-            ts = record.transfer_syntax_uid
-            payloads = [frame_ops.stored_frame(ds, n) for n in numbers]
-        elif ts == EXPLICIT_LE:
-            payloads = [frame_ops.native_frame(ds, n) for n in numbers]
-        else:
-            payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
-    except frame_ops.TranscodeError as exc:  # 406, or 500 for stored data that cannot be decoded
-        raise HttpError(exc.status, exc.reason) from None
+    if ts == record.transfer_syntax_uid:
+        payloads = [frame_ops.stored_frame(ds, n) for n in numbers]
+    elif ts == EXPLICIT_LE:
+        payloads = [frame_ops.native_frame(ds, n) for n in numbers]
+    else:
+        payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
     if choice.offer.media_type == "application/octet-stream":
         if len(payloads) != 1:
             raise HttpError(406, "application/octet-stream without multipart can carry one frame only")
@@ -286,6 +265,7 @@ def retrieve_bulk(state, request: Request, study: str, series: str, instance: st
     if element is None or element.VR == "SQ":
         raise HttpError(404, f"no bulk data element at {bulk} in instance {instance}")
     if element.tag == 0x7FE00010 and len(segments) == 1:
+        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, EXPLICIT_LE)
         payload = b"".join(frame_ops.native_frame(ds, n) for n in range(1, record.number_of_frames + 1))
     else:
         value = element.value
@@ -310,23 +290,17 @@ def _images(state, study: str, series: str | None, instance: str | None) -> list
 
 def _render_params(request: Request, media_type: str, frames: str | None,
                    record: InstanceRecord) -> list[rendering.RenderParams]:
-    try:
-        params = rendering.parse_rendered_query(request.args.to_dict(flat=False), media_type)
-        numbers = frame_ops.parse_frame_list(frames, record.number_of_frames) if frames else [1]
-    except (rendering.RenderError, frame_ops.FrameError) as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    params = rendering.parse_rendered_query(request.args.to_dict(flat=False), media_type)
+    numbers = frame_ops.parse_frame_list(frames, record.number_of_frames) if frames else [1]
     return [params.with_frame(n) for n in numbers]
 
 
 def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[tuple[InstanceRecord, int, bytes]]:
     images = []
     for record in records:
+        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
         ds = state.store.read_dataset(record)
-        for params in params_for(record):
-            try:
-                images.append((record, params.frame, rendering.render(ds, params)))
-            except rendering.RenderError as exc:
-                raise HttpError(exc.status, exc.reason) from None
+        images += [(record, params.frame, rendering.render(ds, params)) for params in params_for(record)]
     return images
 
 
@@ -354,11 +328,9 @@ def retrieve_thumbnail(state, request: Request, study: str, series: str | None =
     choice = _negotiate(request, _RENDERED, default=_RENDERED[0], state=state)
     records = _images(state, study, series, instance)
     record = records[len(records) // 2]
-    try:
-        viewport = rendering.parse_rendered_query(request.args.to_dict(flat=False), choice.offer.media_type).viewport
-        number = frame_ops.parse_frame_list(frames, record.number_of_frames)[0] if frames else 1
-        image = rendering.thumbnail(state.store.read_dataset(record), choice.offer.media_type, viewport=viewport,
-                                    frame=number)
-    except (rendering.RenderError, frame_ops.FrameError) as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    viewport = rendering.parse_rendered_query(request.args.to_dict(flat=False), choice.offer.media_type).viewport
+    number = frame_ops.parse_frame_list(frames, record.number_of_frames)[0] if frames else 1
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
+    image = rendering.thumbnail(state.store.read_dataset(record), choice.offer.media_type, viewport=viewport,
+                                frame=number)
     return _located(Response(image, content_type=choice.offer.media_type), state, request)

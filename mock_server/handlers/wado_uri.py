@@ -16,9 +16,9 @@ from werkzeug.wsgi import wrap_file
 
 from ..dicomweb import rendering
 from ..dicomweb.media_types import MediaTypeSyntaxError, split_list, split_params
-from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
-from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
-                                     transcode, write_part10)
+from ..dicomweb.negotiation import Offer, negotiate
+from ..dicomweb.pixel_check import refuse_undecodable
+from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode, write_part10
 from ..errors import HttpError
 from ..store.base import NotFound
 from ..urls import site_root
@@ -78,11 +78,7 @@ def _selected_media_type(request: Request) -> str:
             if "transfer-syntax" in params or "charset" in params:
                 raise HttpError(400, "contentType must not carry transfer-syntax or charset parameters "
                                      "(PS3.18 9.1.2.2.1)")
-    try:
-        choice = negotiate(request.headers.get("Accept"), _OFFERS, default=_OFFERS[0], accept_query=raw)
-    except NegotiationError as exc:
-        raise HttpError(exc.status, exc.reason) from None
-    return choice.offer.media_type
+    return negotiate(request.headers.get("Accept"), _OFFERS, default=_OFFERS[0], accept_query=raw).offer.media_type
 
 
 def _located(response: Response, state, request: Request) -> Response:
@@ -129,10 +125,7 @@ def wado_uri(state, request: Request) -> Response:
         raise HttpError(400, "transferSyntax applies to contentType=application/dicom only")
     if record.number_of_frames == 0:
         raise HttpError(406, f"object {obj} has no pixel data to render as {chosen}")
-    try:
-        params = rendering.parse_wado_uri_render_args(request.args.to_dict(flat=False), chosen)
-    except rendering.RenderError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    params = rendering.parse_wado_uri_render_args(request.args.to_dict(flat=False), chosen)
     if params.frame > record.number_of_frames:
         raise HttpError(400, f"frameNumber {params.frame} exceeds the {record.number_of_frames} frames of {obj}")
     if "presentationUID" in request.args:
@@ -142,13 +135,11 @@ def wado_uri(state, request: Request) -> Response:
     if "frameNumber" in request.args and record.number_of_frames < 2:
         # Fix: frameNumber on an Instance that is not multi-frame is 400 (PS3.18 9.5.2.1).
         raise HttpError(400, f"frameNumber is only allowed for multi-frame images; {obj} has one frame")
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
     ds = state.store.read_dataset(record)
     if anonymize == "yes":
         ds = _anonymize(ds)
-    try:
-        image = rendering.render(ds, params)
-    except rendering.RenderError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    image = rendering.render(ds, params)
     return _located(Response(image, content_type=chosen), state, request)
 
 
@@ -171,13 +162,11 @@ def _retrieve_dicom(state, request: Request, record, anonymize: bool) -> Respons
         fh = state.store.open(record)
         return Response(wrap_file(request.environ, fh), content_type="application/dicom",
                         headers={"Content-Length": str(record.size)}, direct_passthrough=True)
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
     ds = state.store.read_dataset(record)
     if ts != record.transfer_syntax_uid and not can_transcode(record.transfer_syntax_uid, ts, ds):
         raise HttpError(406, f"object stored in {record.transfer_syntax_uid} cannot be sent in {ts}")
     if anonymize:
         ds = _anonymize(ds)
-    try:
-        body = write_part10(transcode(ds, ts) if ts != record.transfer_syntax_uid else ds, ts)
-    except TranscodeError as exc:
-        raise HttpError(406, str(exc)) from None
+    body = write_part10(transcode(ds, ts) if ts != record.transfer_syntax_uid else ds, ts)
     return Response(body, content_type="application/dicom")

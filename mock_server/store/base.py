@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Protocol
+from ..errors import HttpError
 
 __all__ = [
     "StoreError", "NotFound", "InstanceConflict", "InvalidInstance",
@@ -16,14 +17,13 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(HttpError):
     """Base class of store errors; ``reason`` is one line for HTTP answers."""
 
     status = 500
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str) -> None:
+        super().__init__(type(self).status, reason)
 
 
 class NotFound(StoreError):
@@ -67,6 +67,9 @@ class InstanceRecord:
     number_of_frames: int
     orthanc_id: str
     path: str
+    #: Why the stored Pixel Data cannot be decoded; None when it can or was not tried
+    #: (:func:`mock_server.dicomweb.pixel_check.pixel_data_problem`).
+    pixel_problem: str | None = None
 
     @property
     def series_orthanc_id(self) -> str:

@@ -56,6 +56,8 @@ class Extracted:
     study_time: str
     modality: str
     patient_json: dict[str, Any]
+    #: Why the Pixel Data cannot be decoded (None: it can, or it was not tried); set by the store.
+    pixel_problem: str | None = None
 
 
 def bulk_path_segment(path: tuple[int, ...]) -> str:

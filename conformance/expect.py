@@ -14,10 +14,11 @@ attached to the Allure result.
 from __future__ import annotations
 
 import json as _json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable, NoReturn, Sequence
+from typing import Any, Callable, Collection, Iterable, NoReturn, Sequence
 
 import pytest
 
@@ -43,6 +44,9 @@ class CheckContext:
     exchanges: list[Exchange] = field(default_factory=list)
     show_exchanges: int = 2
     failed: list[str] = field(default_factory=list)  # IDs whose check failed (for the matrix)
+    run_uid_root: str = ""  # the run's UID root, shown as <run> in failure text
+    failure: dict[str, Any] | None = None  # the first failed check, for the reports (see :func:`fail`)
+    describe: Callable[[Any], str] | None = None  # a run UID -> patient / study date / description
 
     def requirements(self, req: Req) -> list[Requirement]:
         ids = list(self.req_ids) if req is None else [req] if isinstance(req, str) else list(req)
@@ -75,7 +79,21 @@ def _show(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) or not value or value != value.strip() else value
     if isinstance(value, str) and ("\n" in value or len(value) > 80):
         text = repr(value)
+    text = abbreviate(text)
     return text if len(text) <= _VALUE_LIMIT else text[:_VALUE_LIMIT] + f"... ({len(text)} characters)"
+
+
+def abbreviate(text: str, uid_root: str | None = None) -> str:
+    """Shorten the run's UIDs in ``text``: a list of three or more becomes ``[N UIDs of this run]``,
+    one UID ``<run>.1.2.1`` (``<run>`` stands for the run's UID root)."""
+    root = uid_root if uid_root is not None else (_current.run_uid_root if _current else "")
+    if not root:
+        return text
+    one = re.escape(root) + r"(?:\.[0-9]+)*"
+    many = re.compile(r"\[\s*(?:'" + one + r"'\s*,\s*){2,}'" + one + r"'\s*\]|(?<![0-9.])(?:" + one
+                      + r",){2,}" + one + r"(?![0-9.])")
+    text = many.sub(lambda m: f"[{len(re.findall(re.escape(root), m.group(0)))} UIDs of this run]", text)
+    return re.sub(re.escape(root) + r"(?=[.'\s,\]]|$)", "<run>", text)
 
 
 def _caller() -> str:
@@ -131,16 +149,30 @@ def _attach(text: str, name: str) -> None:
 def fail(*, req: Req = None, what: str, expected: Any, actual: Any, response: Any = None,
          note: str | None = None) -> NoReturn:
     """Fail the test with the full explanation (see the module docstring)."""
+    shown = {"checked": abbreviate(what), "expected": _show(expected), "actual": _show(actual),
+             "note": abbreviate(note or "")}
     lines = ["DICOMweb conformance failure", *_requirement_lines(req),
-             f"  checked:  {what}", f"  expected: {_show(expected)}", f"  actual:   {_show(actual)}"]
+             f"  checked:  {shown['checked']}", f"  expected: {shown['expected']}", f"  actual:   {shown['actual']}"]
     if note:
-        lines.append(f"  note:     {note}")
+        lines.append(f"  note:     {shown['note']}")
+    if _current is not None and _current.run_uid_root and "<run>" in "".join(lines):
+        lines.append(f"  <run> is this run's UID root {_current.run_uid_root}")
     lines.append(f"  at {_caller()}")
-    lines += _exchange_lines(response)
+    exchange = _exchange_lines(response)
+    lines += exchange
     text = "\n".join(lines)
+    _record(shown, exchange[2] if len(exchange) > 2 else "")
     ids = req if isinstance(req, str) else ",".join(req) if req else ",".join(_current.req_ids if _current else [])
     _attach(text, f"failure {ids}: {what}")
     pytest.fail(text, pytrace=False)
+
+
+def _record(shown: dict[str, str], exchange: str) -> None:
+    """Keep the first failed check of the test for the reports (JSON, HTML, terminal)."""
+    ctx = _current
+    if ctx is None or ctx.failure is not None:
+        return
+    ctx.failure = {**shown, "requirements": list(ctx.failed), "exchange": exchange[:4000]}
 
 
 def that(condition: Any, *, req: Req = None, what: str = "condition", expected: Any = True,
@@ -158,11 +190,15 @@ def equal(actual: Any, expected: Any, *, req: Req = None, what: str = "value", r
 
 
 def same_set(actual: Iterable[Any], expected: Iterable[Any], *, req: Req = None, what: str = "items",
-             response: Any = None) -> None:
-    """Fail unless both hold the same elements (order and duplicates ignored); names missing/extra ones."""
+             response: Any = None, describe: Callable[[Any], str] | None = None) -> None:
+    """Fail unless both hold the same elements (order and duplicates ignored); names missing/extra ones,
+    through ``describe`` when given (e.g. a study UID as patient / study date / description)."""
     got, want = set(actual), set(expected)
     if got != want:
         missing, extra = sorted(want - got, key=str), sorted(got - want, key=str)
+        describe = describe or (_current.describe if _current is not None else None)
+        if describe is not None:
+            missing, extra = [describe(m) for m in missing], [describe(e) for e in extra]
         note = f"missing {len(missing)}: {_show(missing)}; unexpected {len(extra)}: {_show(extra)}"
         fail(req=req, what=what, expected=f"{len(want)} item(s)", actual=f"{len(got)} item(s)",
              response=response, note=note)

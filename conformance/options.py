@@ -68,6 +68,9 @@ OPTIONS: tuple[_Opt, ...] = (
          "the target already holds the fixtures with their original UIDs: no seeding, no write test", "flag"),
     _Opt("--reports-dir", "reports_dir", "DICOMWEB_REPORTS_DIR",
          "where the matrix, JUnit XML and Allure results go (default: reports/)", metavar="DIR"),
+    _Opt("--cleanup", "cleanup", "DICOMWEB_CLEANUP",
+         "at the end, delete what the run stored on the target (Orthanc REST DELETE, which the mock offers "
+         "too); other servers keep it", "flag"),
     _Opt("--peer", "peer", "DICOMWEB_PEER",
          "servers tests: use the remote the target already knows as NAME, reachable by the suite at URL "
          "(user:password@ in URL: the suite's own credentials for it); default: start the suite's own peer "
@@ -126,6 +129,7 @@ class RunOptions:
     peer: tuple[str, str] | None = None   # --peer NAME=URL; None: the suite starts its own peer
     stow_max_instances: int = 10          # the target's DicomWeb.StowMaxInstances (0 = no limit)
     stow_max_size_mb: int = 10            # the target's DicomWeb.StowMaxSize in MB (0 = no limit)
+    cleanup: bool = False                 # --cleanup: delete the run's data at the end (controller only)
 
     def checks_level(self, level: str) -> bool:
         """Whether checks of requirement level ``level`` run (``--level``)."""
@@ -312,6 +316,7 @@ def resolve_options(config: pytest.Config) -> RunOptions:
         reports_dir=reports_dir, peer=_get(config, "peer", _peer),
         stow_max_instances=profile.stow_max_instances if max_instances is None else max_instances,
         stow_max_size_mb=profile.stow_max_size_mb if max_size is None else max_size,
+        cleanup=_get(config, "cleanup"),
     )
 
 

@@ -19,6 +19,7 @@ which no conformance check ran exits 1: neither can pass silently.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,7 +31,11 @@ from .http import Exchange
 from .options import add_options, options_from_json, resolve_options, suite_paths
 from .profiles import ProfileError
 from .report import FAILED_REQUIREMENTS_PROPERTY, REQUIREMENTS_PROPERTY, rows, summary_lines, write_environment, \
-    write_matrix, write_results_json
+    write_matrix
+from .reporting import FAILURE_PROPERTY, allure_labels, clear_reports, deselected_hook, merge_worker_output, \
+    write_reports
+from .terminal import Progress, closing_block
+from . import cleanup
 from .requirements import Catalogue, CatalogueError, load_catalogue
 from .run import STATE, WORKER_KEY, RunState, environment, prepare, state_of
 from .target import Target
@@ -46,6 +51,10 @@ _ITEM_IDS = pytest.StashKey[tuple[str, ...]]()
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """The suite's options (see :mod:`conformance.options`)."""
     add_options(parser, pluginmanager)
+
+
+def _item_ids(item: pytest.Item) -> tuple[str, ...] | None:
+    return item.stash.get(_ITEM_IDS, None)
 
 
 def _in_paths(path: Path, paths: list[Path]) -> bool:
@@ -107,6 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if data["allure_dir"] and hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
             config.option.allure_report_dir = data["allure_dir"]
         config.stash[STATE] = state
+        config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
         return
     paths = suite_paths(config)
     if not _selected(config, paths):
@@ -121,6 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _default_reports(config, state)
     config.stash[STATE] = state
     config.pluginmanager.register(_OutcomeRecorder(state), "dicomweb-conformance-outcomes")
+    config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "dicomweb-conformance-xdist")
 
@@ -134,6 +145,7 @@ def _default_reports(config: pytest.Config, state: RunState) -> None:
         reports.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise pytest.UsageError(f"--reports-dir: cannot create {reports}: {exc.strerror or exc}") from None
+    clear_reports(reports)  # no report of a previous run next to this run's junit.xml
     if getattr(config.option, "xmlpath", None) is None:
         config.option.xmlpath = str(reports / "junit.xml")
     if hasattr(config.option, "allure_report_dir"):
@@ -153,6 +165,7 @@ class _OutcomeRecorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # in one process, or in the pytest-xdist controller, which receives every worker's reports
         self.state.book.add(report)
+        cleanup.collect_stored(report, self.state.fresh_ids)
 
 
 class _XdistHooks:
@@ -164,6 +177,9 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         if self.state.prepared:
             node.workerinput[WORKER_KEY] = self.state.to_json()
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        merge_worker_output(self.state, getattr(node, "workeroutput", None) or {})
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -179,8 +195,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 # -- preparing the target (controller only) ---------------------------------------------------------------
-def _prepare(state: RunState) -> None:
-    prepare(state)
+def _prepare(state: RunState, config: pytest.Config) -> None:
+    progress = Progress(config.pluginmanager.get_plugin("terminalreporter"))
+    prepare(state, progress)
+    progress.done(f"target ready ({state.seed_report.instances} instances stored)" if state.seed_report
+                  else "target ready")
     if state.allure_dir is not None:
         write_environment(state.allure_dir, environment(state))
 
@@ -190,7 +209,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = state_of(session.config)
     distributing = session.config.pluginmanager.getplugin("dsession") is not None
     if state and not state.is_worker and distributing and not session.config.option.collectonly:
-        _prepare(state)  # before xdist starts the workers (its sessionstart is trylast)
+        _prepare(state, session.config)  # before xdist starts the workers (its sessionstart is trylast)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -202,13 +221,15 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         return  # pytest reports the collection errors and stops
     if any(item.stash.get(_ITEM_IDS, None) for item in session.items):
-        _prepare(state)
+        _prepare(state, session.config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the embedded mock."""
+    """Print the closing block of failed requirements; stop the embedded mock."""
     state = state_of(config)
     if state is not None:
+        if not state.is_worker:
+            _write_closing_block(config, state)
         state.stop()
 
 
@@ -259,15 +280,8 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
 def _allure_marks(item: pytest.Item, catalogue: Catalogue, ids: tuple[str, ...], level: str) -> None:
     if not item.config.pluginmanager.hasplugin("allure_pytest"):
         return
-    rows_ = [catalogue[i] for i in ids]
-    label = pytest.mark.allure_label
-    item.add_marker(label(*dict.fromkeys(r.service for r in rows_), label_type="epic"))
-    item.add_marker(label(*dict.fromkeys(r.feature for r in rows_), label_type="feature"))
-    item.add_marker(label(*dict.fromkeys(r.section for r in rows_), label_type="story"))
-    item.add_marker(label({"SHALL": "critical", "SHOULD": "normal", "MAY": "minor"}[level], label_type="severity"))
-    for r in rows_:
-        if r.url:
-            item.add_marker(pytest.mark.allure_link(r.url, link_type="link", name=f"{r.id}: {r.section}"))
+    for mark in allure_labels(catalogue, ids, level):
+        item.add_marker(mark)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -301,6 +315,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # -- running ----------------------------------------------------------------------------------------------
+def _describer(state: RunState) -> Any:
+    """Failure notes name the run's studies, series and instances by patient, date and description."""
+    if state.ids is None:
+        return None
+    from .checks.qido import describe_entity
+
+    return describe_entity(state.truth, "any")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Install the test's :class:`~conformance.expect.CheckContext` before its fixtures are set up."""
@@ -310,7 +333,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail("no target was prepared for this conformance test: select the suite by its path or with "
                     "--pyargs dicomweb_conformance, or run dicomweb-conformance", pytrace=False)
     if state is not None and ids:
-        expect_module.set_current(expect_module.CheckContext(item.nodeid, ids, state.catalogue))
+        root = state.ids.uid_root if state.ids is not None and state.ids.rewrites else ""
+        expect_module.set_current(expect_module.CheckContext(item.nodeid, ids, state.catalogue, run_uid_root=root,
+                                                             describe=_describer(state)))
     else:
         expect_module.set_current(None)
 
@@ -345,6 +370,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     context = expect_module.current()
     if call.when == "call" and report.failed and context is not None and context.failed:
         report.user_properties.append((FAILED_REQUIREMENTS_PROPERTY, ",".join(context.failed)))
+    if report.failed and context is not None and context.failure is not None \
+            and not any(k == FAILURE_PROPERTY for k, _ in report.user_properties):
+        report.user_properties.append((FAILURE_PROPERTY, json.dumps(context.failure)))
+    if call.when == "teardown":
+        cleanup.attach_stored(report)
     return report
 
 
@@ -363,9 +393,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = state_of(session.config)
     if state is None or state.is_worker or not state.prepared:
         return
+    if state.options.cleanup:
+        state.cleanup_lines = cleanup.run_cleanup(state)
     results = rows(state.catalogue, state.book)
     state.matrix_paths = write_matrix(state.options.reports_dir, results, environment(state))
-    write_results_json(state.options.reports_dir, results, environment(state))
+    state.report_path = write_reports(state.options.reports_dir, results, environment(state))
     state.results = results
     if session.exitstatus == 0 and not _checks_ran(state):
         state.nothing_ran = True
@@ -392,4 +424,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line("  no conformance check ran (every selected test was skipped): exit status 1",
                                     red=True)
     md, html_path = state.matrix_paths
-    terminalreporter.write_line(f"  matrix: {md} and {html_path.name}")
+    terminalreporter.write_line(f"  report: {state.report_path}; matrix: {md.name} and {html_path.name}")
+    for line in state.cleanup_lines:
+        terminalreporter.write_line(f"  {line}")
+
+
+def _write_closing_block(config: pytest.Config, state: RunState) -> None:
+    """After pytest's own last line: the failed requirements, h2spec style."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not state.results:
+        return
+    failed = any(r.outcome == "failed" for r in state.results)
+    reporter.write_sep("=", "DICOMweb conformance: failed requirements", red=failed, green=not failed, bold=True)
+    for line in closing_block(state.results, state.book):
+        reporter.write_line(line)

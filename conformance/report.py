@@ -8,6 +8,7 @@ works in one process and in the pytest-xdist controller.
 from __future__ import annotations
 
 import html
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +17,29 @@ from typing import Any, Iterable
 from .requirements import LEVELS, Catalogue, Requirement
 
 __all__ = ["REQUIREMENTS_PROPERTY", "FAILED_REQUIREMENTS_PROPERTY", "CaseOutcome", "OutcomeBook", "RowResult", "write_matrix",
-           "write_environment", "summary_lines", "write_results_json"]
+           "write_environment", "summary_lines", "one_line", "counts"]
 
 REQUIREMENTS_PROPERTY = "requirements"
 FAILED_REQUIREMENTS_PROPERTY = "failed_requirements"
-_RANK = {"failed": 0, "xfailed": 1, "passed": 2, "blocked": 3, "skipped": 4, "": 5}
+FAILURE_PROPERTY = "failure"  # JSON of the first failed check (expect.fail): checked, expected, actual, exchange
+#: Worst first; an outcome this table does not know ranks between blocked and skipped.
+_RANK = {"failed": 0, "xfailed": 1, "passed": 2, "blocked": 3, "skipped": 4, "deselected": 5, "": 6}
 _SHORT = {"passed": "passed", "failed": "failed", "xfailed": "xfail (known deviation)", "blocked": "not verified",
-          "skipped": "skipped", "not tested": "not tested", "": "not run"}
+          "skipped": "skipped", "not tested": "not tested", "deselected": "not run (deselected)", "": "not run"}
 _LABEL = {"failed": "failed", "xfailed": "xfail (known deviation)", "passed": "passed", "skipped": "skipped",
-          "blocked": "not verified"}
+          "blocked": "not verified", "deselected": "not run (deselected)"}
+_REASON_LIMIT = 240
+XPASS_STRICT = "[XPASS(strict)]"
+
+
+def _rank(outcome: str) -> float:
+    return _RANK.get(outcome, 3.5)
+
+
+def one_line(text: str, limit: int = _REASON_LIMIT) -> str:
+    """``text`` on one line of at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "\u2026"
 
 
 @dataclass
@@ -34,8 +49,14 @@ class CaseOutcome:
     nodeid: str
     req_ids: tuple[str, ...]
     outcome: str = ""  # "" until a report decides
-    reason: str = ""
+    reason: str = ""   # one line: why it failed, was skipped, is a known deviation
     failed_ids: tuple[str, ...] = ()  # when known: the IDs whose check failed (the others were not verified)
+    checked: str = ""
+    expected: str = ""
+    actual: str = ""
+    note: str = ""
+    exchange: str = ""  # the first HTTP exchange of the failed check
+    deviation_fixed: bool = False  # a known deviation that passed (strict xfail turned XPASS)
 
     def outcome_for(self, req_id: str) -> str:
         """This test's outcome for one of its requirements."""
@@ -43,9 +64,31 @@ class CaseOutcome:
             return "blocked"
         return self.outcome
 
-    def merge(self, outcome: str, reason: str) -> None:
-        if _RANK[outcome] < _RANK[self.outcome]:
-            self.outcome, self.reason = outcome, reason
+    def merge(self, outcome: str, reason: str) -> bool:
+        if _rank(outcome) < _rank(self.outcome):
+            self.outcome, self.reason = outcome, one_line(reason)
+            return True
+        return False
+
+    def take_failure(self, report: Any) -> None:
+        """Reason and evidence of a failed report: the check's record, else pytest's own message."""
+        props = dict(getattr(report, "user_properties", ()))
+        record = props.get(FAILURE_PROPERTY)
+        if record:
+            data = json.loads(record)
+            self.checked, self.expected, self.actual = data["checked"], data["expected"], data["actual"]
+            self.exchange, self.note = data.get("exchange", ""), data.get("note", "")
+            self.reason = one_line(f"{self.checked}: expected {self.expected}, got {self.actual}")
+            return
+        text = getattr(report, "longreprtext", "") or ""
+        if text.startswith(XPASS_STRICT):
+            self.deviation_fixed = True
+            self.reason = one_line("no longer deviates: " + text[len(XPASS_STRICT):].strip())
+            return
+        crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+        message = getattr(crash, "message", "") or next((ln for ln in text.splitlines() if ln.strip()), "")
+        prefix = "" if report.when == "call" else f"error in {report.when}: "
+        self.reason = one_line(prefix + message)
 
 
 def _skip_reason(report: Any) -> str:
@@ -58,10 +101,11 @@ def _skip_reason(report: Any) -> str:
 
 
 class OutcomeBook:
-    """Every conformance test seen in this run, by node ID."""
+    """Every conformance test seen in this run, by node ID; and the tests deselected by -k, -m, --deselect."""
 
     def __init__(self) -> None:
         self.tests: dict[str, CaseOutcome] = {}
+        self.deselected: dict[str, tuple[str, ...]] = {}
 
     def add(self, report: Any) -> None:
         """Fold one pytest report in (ignored unless it carries requirement IDs)."""
@@ -75,18 +119,27 @@ class OutcomeBook:
         elif report.skipped:
             test.merge("skipped", _skip_reason(report))
         elif report.failed:
-            test.merge("failed", "error in " + report.when if report.when != "call" else "")
+            if test.merge("failed", ""):
+                test.take_failure(report)
             failed = next((v for k, v in report.user_properties if k == FAILED_REQUIREMENTS_PROPERTY), None)
             if failed and report.when == "call":
                 test.failed_ids = tuple(failed.split(","))
         elif report.when == "call":
             test.merge("passed", "")
 
+    def add_deselected(self, nodeid: str, req_ids: Iterable[str]) -> None:
+        self.deselected[nodeid] = tuple(req_ids)
+
     def by_requirement(self) -> dict[str, list[CaseOutcome]]:
         out: dict[str, list[CaseOutcome]] = {}
         for test in self.tests.values():
             for req_id in test.req_ids:
                 out.setdefault(req_id, []).append(test)
+        for nodeid, req_ids in self.deselected.items():
+            if nodeid not in self.tests:
+                for req_id in req_ids:
+                    out.setdefault(req_id, []).append(CaseOutcome(nodeid, req_ids, "deselected",
+                                                                  "deselected by -k, -m or --deselect"))
         return out
 
 
@@ -115,9 +168,11 @@ def rows(catalogue: Catalogue, book: OutcomeBook) -> list[RowResult]:
             out.append(RowResult(req, "not tested", req.not_tested_reason or "no test yet"))
             continue
         outcomes = [(t.outcome_for(req.id), t) for t in tests]
-        worst = min((o for o, _ in outcomes), key=lambda o: _RANK[o])
+        worst = min((o for o, _ in outcomes), key=_rank)
         detail = ""
-        if worst in ("skipped", "xfailed"):
+        if worst == "failed":
+            detail = next((t.reason for o, t in outcomes if o == worst and t.reason), "")
+        elif worst in ("skipped", "xfailed", "deselected"):
             detail = "; ".join(sorted({t.reason for o, t in outcomes if o == worst and t.reason}))
         elif worst == "blocked":
             detail = "another check of its test failed first"
@@ -129,10 +184,11 @@ def rows(catalogue: Catalogue, book: OutcomeBook) -> list[RowResult]:
 
 def counts(results: Iterable[RowResult]) -> dict[str, dict[str, int]]:
     """{level: {outcome: count}}."""
-    table = {level: {"passed": 0, "failed": 0, "xfailed": 0, "blocked": 0, "skipped": 0, "not tested": 0}
-             for level in LEVELS}
+    table = {level: {"passed": 0, "failed": 0, "xfailed": 0, "blocked": 0, "skipped": 0, "deselected": 0,
+                     "not tested": 0} for level in LEVELS}
     for r in results:
-        table[r.requirement.level][r.outcome] += 1
+        row = table[r.requirement.level]
+        row[r.outcome] = row.get(r.outcome, 0) + 1
     return table
 
 
@@ -142,7 +198,7 @@ def summary_lines(results: list[RowResult], header: str) -> list[str]:
     for level, c in counts(results).items():
         total = sum(c.values())
         if total:
-            parts = [f"{n} {_SHORT[k]}" for k, n in c.items() if n or k in ("passed", "failed")]
+            parts = [f"{n} {_SHORT.get(k, k)}" for k, n in c.items() if n or k in ("passed", "failed")]
             lines.append(f"  {level:<6} {total:3d} requirements: " + ", ".join(parts))
     return lines
 
@@ -164,7 +220,7 @@ def write_matrix(directory: Path, results: list[RowResult], meta: dict[str, str]
     for r in results:
         req = r.requirement
         section = f"[{_md(req.section)}]({req.url})" if req.url else _md(req.section)
-        tests = "<br>".join(f"`{_md(t.nodeid)}` {_SHORT[t.outcome_for(req.id)]}" for t in r.tests)
+        tests = "<br>".join(f"`{_md(t.nodeid)}` {_SHORT.get(t.outcome_for(req.id), t.outcome_for(req.id))}" for t in r.tests)
         md.append(f"| {req.id} | {section} | {req.level} | {req.feature} | {_md(req.statement)} | "
                   f"{_md(r.label)} | {tests} |")
     md_path = directory / "conformance-matrix.md"
@@ -176,7 +232,7 @@ def write_matrix(directory: Path, results: list[RowResult], meta: dict[str, str]
     for r in results:
         req = r.requirement
         section = f'<a href="{esc(req.url)}">{esc(req.section)}</a>' if req.url else esc(req.section)
-        tests = "<br>".join(f"<code>{esc(t.nodeid)}</code> {esc(_SHORT[t.outcome_for(req.id)])}"
+        tests = "<br>".join(f"<code>{esc(t.nodeid)}</code> {esc(_SHORT.get(t.outcome_for(req.id), t.outcome_for(req.id)))}"
                             for t in r.tests)
         css = r.outcome.replace(" ", "-")
         trs.append(f'<tr class="{css}"><td>{esc(req.id)}</td><td>{section}</td><td>{esc(req.level)}</td>'
@@ -201,29 +257,6 @@ tr.not-tested td:nth-child(6), tr.blocked td:nth-child(6) {{ color: #777; }}
     html_path = directory / "conformance-matrix.html"
     html_path.write_text(page, encoding="utf-8")
     return md_path, html_path
-
-
-def write_results_json(directory: Path, results: list[RowResult], meta: dict[str, str]) -> Path:
-    """``conformance-results.json``: every requirement's outcome and every test's, for tools
-    (the fault-injection tests, the side-by-side matrix of several targets)."""
-    import json
-    directory.mkdir(parents=True, exist_ok=True)
-    tests: dict[str, dict[str, Any]] = {}
-    for r in results:
-        for t in r.tests:
-            tests[t.nodeid] = {"outcome": t.outcome, "requirements": list(t.req_ids),
-                               "failed_requirements": list(t.failed_ids), "reason": t.reason}
-    doc = {
-        "meta": meta,
-        "requirements": {r.requirement.id: {"level": r.requirement.level, "section": r.requirement.section,
-                                            "feature": r.requirement.feature, "outcome": r.outcome,
-                                            "detail": r.detail, "tests": [t.nodeid for t in r.tests]}
-                         for r in results},
-        "tests": tests,
-    }
-    path = directory / "conformance-results.json"
-    path.write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
-    return path
 
 
 def _prop(text: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -49,6 +49,9 @@ class RunState:
     book: OutcomeBook = field(default_factory=OutcomeBook)
     results: list[RowResult] = field(default_factory=list)
     matrix_paths: tuple[Path, Path] | None = None
+    report_path: Path | None = None
+    cleanup_lines: list[str] = field(default_factory=list)
+    fresh_ids: list[RunIds] = field(default_factory=list)  # fresh truths of the tests (what --cleanup deletes)
     nothing_ran: bool = False          # every selected conformance test was skipped
     _session: Any = None
     _truth: Truth | None = None
@@ -90,8 +93,25 @@ def state_of(config: pytest.Config) -> RunState | None:
     return config.stash.get(STATE, None)
 
 
-def prepare(state: RunState) -> None:
-    """Start (or reach) the target, learn its identity and seed it.
+def _quiet_mock_warnings() -> None:
+    """The embedded mock runs in this process's threads: pydicom's warnings about what it reads (also
+    logged by pydicom) would land in the middle of the progress line, so they are not shown."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+
+
+def _fixture_files(progress: Callable[[str], None]) -> list[Path]:
+    import dicomweb_fixtures as fixtures
+
+    progress("fixtures: checking the data set (generated on first use)...")
+    files = fixtures.instance_files()
+    progress(f"fixtures: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB")
+    return files
+
+
+def prepare(state: RunState, progress: Callable[[str], None] = lambda text: None) -> None:
+    """Start (or reach) the target, learn its identity and seed it (``progress``: status lines).
 
     A target that cannot be reached, or refuses the fixtures, and fixture data
     that cannot be generated, end the run at once with one line
@@ -101,6 +121,7 @@ def prepare(state: RunState) -> None:
     try:
         if o.dicomweb_url is None:
             state.mock = start_embedded_mock(preloaded=o.preloaded)
+            _quiet_mock_warnings()
             target = Target(state.mock.dicomweb_url, state.mock.wado_uri_url, embedded=True)
         else:
             target = Target(o.dicomweb_url, o.wado_uri_url or default_wado_uri_url(o.dicomweb_url), embedded=False)
@@ -109,9 +130,9 @@ def prepare(state: RunState) -> None:
         import dicomweb_fixtures as fixtures
         ids = RunIds.preloaded(fixtures.UID_ROOT) if o.preloaded else RunIds.new(fixtures.UID_ROOT)
         if not o.preloaded:
-            state.seed_report = seed(client, ids, fixtures.instance_files(),
+            state.seed_report = seed(client, ids, _fixture_files(progress),
                                      max_instances=o.profile.stow_max_instances,
-                                     max_size_mb=o.profile.stow_max_size_mb)
+                                     max_size_mb=o.profile.stow_max_size_mb, progress=progress)
     except TransportError as exc:
         state.stop()
         ex = exc.exchange

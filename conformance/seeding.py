@@ -16,7 +16,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .http import RecordingClient, TransportError, body_excerpt
 from .truth import RunIds
@@ -162,23 +162,37 @@ def _sop_uid(payload: bytes) -> str:
     return str(ds.SOPInstanceUID)
 
 
+def _rewrite_all(paths: list[Path], ids: RunIds, progress: Callable[[str], None]) -> list[bytes]:
+    payloads = []
+    for number, path in enumerate(paths, 1):
+        progress(f"preparing the fixtures under the run's UIDs: {number}/{len(paths)} files")
+        payloads.append(rewrite_file(path, ids))
+    return payloads
+
+
 def seed(client: RecordingClient, ids: RunIds, files: Iterable[Path], *, max_instances: int = 10,
-         max_size_mb: int = 10) -> SeedReport:
-    """Rewrite and STOW every file; raise :class:`SeedError` with one clear message on any failure."""
+         max_size_mb: int = 10, progress: Callable[[str], None] | None = None) -> SeedReport:
+    """Rewrite and STOW every file; raise :class:`SeedError` with one clear message on any failure.
+
+    ``progress`` receives one status line per file rewritten and per request sent."""
     import time
 
     start = time.monotonic()
     paths = sorted(Path(f) for f in files)
     if not paths:
         raise SeedError("no fixture file to store (fixtures.instance_files() returned nothing)")
+    progress = progress or (lambda text: None)
     try:
-        payloads = [rewrite_file(p, ids) for p in paths]
+        payloads = _rewrite_all(paths, ids, progress)
     except Exception as exc:  # a fixture file pydicom cannot re-write: a bug of the data set, not the target
         raise SeedError(f"cannot rewrite the fixture files with the run's UIDs: {type(exc).__name__}: {exc}") from exc
     batches = plan_batches([len(p) for p in payloads], max_instances, max_size_mb * 1024 * 1024)
-    sent = 0
+    sent = done = 0
+    total = sum(len(p) for p in payloads)
     for number, batch in enumerate(batches, 1):
         size = sum(len(payloads[i]) for i in batch)
+        progress(f"storing the fixtures on the target: {done}/{len(paths)} instances, "
+                 f"{sent / 1e6:.1f}/{total / 1e6:.1f} MB (STOW-RS request {number}/{len(batches)})")
         what = (f"STOW-RS request {number}/{len(batches)} ({len(batch)} instances, {size / 1e6:.1f} MB, "
                 f"{paths[batch[0]].name}...)")
         try:
@@ -202,5 +216,7 @@ def seed(client: RecordingClient, ids: RunIds, files: Iterable[Path], *, max_ins
             raise SeedError(f"{what} answered {response.status_code} but its ReferencedSOPSequence lacks "
                             f"{len(missing)} of the instances sent, e.g. {missing[0]}")
         sent += size
+        done += len(batch)
+    progress(f"stored {done} instances, {sent / 1e6:.1f} MB in {len(batches)} STOW-RS requests")
     return SeedReport(instances=len(paths), requests=len(batches), bytes=sent,
                       seconds=time.monotonic() - start)

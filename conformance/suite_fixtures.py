@@ -118,4 +118,5 @@ def fresh_truth(request: pytest.FixtureRequest) -> Callable[[], Truth]:
     """
     _state(request)
     import dicomweb_fixtures as fixtures
-    return lambda: Truth(fixtures.load_manifest(), RunIds.new(fixtures.UID_ROOT))
+    from .cleanup import note_fresh
+    return lambda: note_fresh(Truth(fixtures.load_manifest(), RunIds.new(fixtures.UID_ROOT)))

@@ -37,7 +37,8 @@ CATALOGUE = Path(__file__).resolve().parent.parent / "conformance" / "requiremen
 ABSENT = "absent"
 #: requirement outcome of conformance-results.json -> cell label
 LABELS = {"passed": "passed", "failed": "failed", "xfailed": "xfail (known deviation)", "skipped": "skipped",
-          "not tested": "not tested", "blocked": "not verified", ABSENT: "absent"}
+          "not tested": "not tested", "blocked": "not verified", "deselected": "not run (deselected)",
+          ABSENT: "absent"}
 LEVEL_ORDER = ("SHALL", "SHOULD", "MAY")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _ID = re.compile(r"^([A-Z]+)-(\d+)$")

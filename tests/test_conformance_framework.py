@@ -379,7 +379,13 @@ def test_profile_skips_xfails_and_matrix(pytester, mock_url):
     assert outcomes["QIDO-001"] == "passed"
     assert outcomes["QIDO-004"] == "xfail (known deviation) (known deviation QIDO-004 (profile vendor): answers " \
                                    "204 where 200 is due)"
-    assert outcomes["QIDO-005"] == "failed"
+    assert outcomes["QIDO-005"] == "failed (no longer deviates: known deviation QIDO-005 (profile vendor): was broken once)"
+    closing = result.stdout.str().split("DICOMweb conformance: failed requirements", 1)[1].splitlines()
+    assert closing[1:5] == [
+        "Failed SHALL requirements (1):",
+        "  QIDO-005  no longer deviates: known deviation QIDO-005 (profile vendor): was broken once",
+        "Known deviations that no longer deviate (1): remove them from the profile",
+        "  suite/test_inner.py::test_fixed_deviation: known deviation QIDO-005 (profile vendor): was broken once"]
     assert outcomes["QIDO-003"] == "skipped (not claimed by profile vendor: qido-xml)"
     assert outcomes["WADO-001"] == "not tested (no test yet)"
     assert (pytester.path / "rep" / "conformance-matrix.html").is_file()

@@ -78,9 +78,66 @@ def scope(truth: Any) -> dict[str, list[str]]:
     return {"StudyInstanceUID": [s["StudyInstanceUID"] for s in truth.studies]}
 
 
+def scoped_last(params: Any) -> Any:
+    """``params`` (a dict) with a multi-valued StudyInstanceUID moved to the end."""
+    if isinstance(params, dict) and isinstance(params.get("StudyInstanceUID"), list) \
+            and len(params["StudyInstanceUID"]) > 1:
+        return {**{k: v for k, v in params.items() if k != "StudyInstanceUID"},
+                "StudyInstanceUID": params["StudyInstanceUID"]}
+    return params
+
+
+def describe_query(raw: str, params: dict[str, Any]) -> str:
+    """``PatientName=DOE^JOHN (among the run's 7 studies)``: the keys under test first, the scope last."""
+    scoped = params.get("StudyInstanceUID")
+    keys = [raw] if raw else []
+    keys += [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in params.items()
+             if not (k == "StudyInstanceUID" and isinstance(scoped, list) and len(scoped) > 1)]
+    text = "&".join(keys) or "no key"
+    if isinstance(scoped, list) and len(scoped) > 1:
+        text += f" (among the run's {len(scoped)} studies)"
+    return text
+
+
+def _knows(find: Callable[[str], Any], uid: Any) -> bool:
+    try:
+        find(uid)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
+def describe_entity(truth: Any, level: str) -> Callable[[str], str]:
+    """``level`` is study, series, instance or any (the level the UID is found at).
+``uid -> 'DOE^JOHN / 20200612 / MR BRAIN'``: patient name, study date and description of the
+    study holding the entity (the UID itself when the run's truth does not know it)."""
+    def describe(uid: str) -> str:
+        if level == "any":
+            found = next((lvl for lvl, find in (("study", truth.study), ("series", truth.series_by_uid),
+                                                ("instance", truth.instance)) if _knows(find, uid)), None)
+            return describe_entity(truth, found)(uid) if found else uid
+        try:
+            entry = {"study": truth.study, "series": truth.series_by_uid, "instance": truth.instance}[level](uid)
+            study = truth.study(entry["StudyInstanceUID"])
+        except (KeyError, TypeError):
+            return expect.abbreviate(str(uid))
+        text = f"{pn_text(study.get('PatientName'))} / {study.get('StudyDate') or '-'} / " \
+               f"{study.get('StudyDescription') or '-'}"
+        if level == "series":
+            text += f" / series {entry.get('SeriesNumber')} {entry.get('SeriesDescription') or ''}".rstrip()
+        elif level == "instance":
+            text += f" / instance {entry.get('InstanceNumber')}"
+        return text
+    return describe
+
+
 def search(client: Any, path: str, params: Any = None, *, req: Req, headers: dict[str, str | None] | None = None,
            expect_matches: bool | None = None) -> tuple[Any, list[dict[str, Any]]]:
-    """GET a search resource as DICOM JSON; return (response, datasets) -- see :func:`results_of`."""
+    """GET a search resource as DICOM JSON; return (response, datasets) -- see :func:`results_of`.
+
+    A UID list scoping the search to the run's data goes last in the query, so the key under
+    test comes first in the request line."""
+    params = scoped_last(params)
     response = client.get(path, params=params, headers={"Accept": JSON, **(headers or {})})
     return response, results_of(response, req=req, expect_matches=expect_matches)
 
@@ -233,7 +290,7 @@ class Case:
         else:
             path = LEVEL_PATH[self.level]
             if not any(_field_of(n) == "StudyInstanceUID" for n in names):
-                params = {**scope(truth), **params}
+                params = {**params, **scope(truth)}
         if raw:
             path += "?" + raw
         fields = [f for f in map(_field_of, names) if f != "StudyInstanceUID"]
@@ -246,10 +303,11 @@ class Case:
                 maybe.append(entry[key])
         response, results = search(client, path, params, req=req, expect_matches=True if expected else None)
         found = keys_of(results, self.level)
-        query = f"{raw} {params}" if raw else str(params)
+        query = describe_query(raw, params)
         optional = f" (entities with an empty value, which may match or not: {len(maybe)})" if maybe else ""
         expect.same_set([k for k in found if k not in maybe], expected, req=req,
-                        what=f"{key}s matched by {query}{optional}", response=response)
+                        what=f"{key}s matched by {query}{optional}", response=response,
+                        describe=describe_entity(truth, self.level))
         expect.equal(len(found), len(set(found)), req=req, what="number of results (each entity once)",
                      response=response)
         return results

@@ -37,13 +37,13 @@ from pydicom.datadict import dictionary_VR, get_private_entry, keyword_for_tag, 
 from ..errors import HttpError
 from . import matching
 from .qido_attributes import RESERVED_GROUPS, ie_of, is_anywhere_attribute, qido_level_of, resource_info
+from .uids import is_uid
 
 __all__ = ["QidoQueryError", "UnsupportedParameter", "Filter", "QidoQuery", "parse_qido", "parse_attribute_path"]
 
 _TIMEZONE_OFFSET, _SPECIFIC_CHARSET = 0x00080201, 0x00080005
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _SINGLE_VALUED_TEXT = frozenset({"LT", "ST", "UT", "UR"})  # backslash is an ordinary character
-_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _INT_RANGES = {"US": (0, 2**16 - 1), "SS": (-2**15, 2**15 - 1), "UL": (0, 2**32 - 1),
@@ -264,7 +264,7 @@ def _classify(name: str, vr: str, value: str) -> dict:
     if vr == "UI":
         uids = [u for u in re.split(r"[,\\]", value)]
         for uid in uids:
-            if len(uid) > 64 or not _UID_RE.fullmatch(uid):
+            if not is_uid(uid):
                 raise QidoQueryError(f"{name}={value!r}: {uid!r} is not a valid UID (digits and dots, "
                                      "at most 64 characters)")
         return {"kind": "uid_list" if len(uids) > 1 else "single", "values": tuple(uids)}

@@ -45,7 +45,10 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, get_encoder, pack_bits
 from pydicom.pixels.encoders.base import ENCODING_PROFILES
 from pydicom.uid import UID
+
 from ..errors import HttpError
+from .uids import (DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE, JPEG_2000_LOSSLESS,
+                   JPEG_BASELINE, JPEG_LS_LOSSLESS, RLE_LOSSLESS)
 
 __all__ = [
     "TranscodeError", "EXPLICIT_VR_LE", "IMPLICIT_VR_LE", "DEFLATED_EXPLICIT_VR_LE",
@@ -57,14 +60,6 @@ __all__ = [
     "write_part10", "write_part10_to",
 ]
 
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_VR_LE = "1.2.840.10008.1.2"
-DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
-RLE_LOSSLESS = "1.2.840.10008.1.2.5"
-JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
-JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
-JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
 
 #: Transfer Syntaxes whose Pixel Data is not encapsulated (PS3.5 A.1-A.3, A.5).
 NATIVE_SYNTAXES = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_LE, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE})

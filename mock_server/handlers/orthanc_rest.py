@@ -14,7 +14,6 @@ from werkzeug.wrappers import Request, Response
 
 from .. import __version__
 from ..errors import HttpError
-from ..store.base import InvalidInstance
 from .common import check_no_content_coding, json_response, reading_body
 
 _MAIN_TAGS = {
@@ -126,11 +125,8 @@ def upload_instance(state, request: Request) -> Response:
     check_no_content_coding(request)
     if not request.content_length and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
         raise HttpError(400, "POST /instances needs a DICOM Part 10 file as the request body")
-    try:
-        with reading_body(state):
-            result = state.store.add(request.stream)
-    except InvalidInstance as exc:
-        raise HttpError(400, exc.reason) from None
+    with reading_body(state):
+        result = state.store.add(request.stream)
     r = result.record
     from ..store.orthanc_ids import patient_id, study_id
     return json_response({

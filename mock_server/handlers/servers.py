@@ -19,9 +19,9 @@ from werkzeug.wrappers import Request, Response
 from ..client.chunking import plan_chunks
 from ..client.remote import BODY_ERRORS, RemoteClient, RemoteError, body_failure, remote_url
 from ..config import ConfigError, RemoteServer, parse_remote_server
-from ..dicomweb.multipart import MultipartError, Part, content_type_header, iter_multipart, iter_parts, new_boundary
-from ..dicomweb.multipart import multipart_length
-from ..dicomweb.multipart import parse_content_type
+from ..dicomweb.multipart import (MultipartError, Part, content_type_header, iter_multipart, iter_parts,
+                                  multipart_length, new_boundary, parse_content_type)
+from ..dicomweb.uids import is_uid
 from ..errors import HttpError
 from ..store.base import InstanceRecord, InvalidInstance, StoreError
 from ..store.orthanc_ids import ORTHANC_ID_RE
@@ -50,10 +50,6 @@ def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HttpError(400, "the request body must be a JSON object")
     return body
-
-
-def _remote_error(exc: RemoteError) -> HttpError:
-    return HttpError(exc.status, exc.reason)
 
 
 # -- registry ----------------------------------------------------------------------------------------
@@ -108,12 +104,9 @@ def remote_get(state, request: Request, name: str) -> Response:
     body = _body(request)
     if "Uri" not in body:
         raise HttpError(400, "the body needs a 'Uri' (a path below the server's URL)")
-    try:
-        url = remote_url(server, body["Uri"], body.get("Arguments"))
-        client = RemoteClient(server, state.settings)
-        answer = client.request("GET", url, session_headers=body.get("HttpHeaders"), stream=True)
-    except RemoteError as exc:
-        raise _remote_error(exc) from None
+    url = remote_url(server, body["Uri"], body.get("Arguments"))
+    client = RemoteClient(server, state.settings)
+    answer = client.request("GET", url, session_headers=body.get("HttpHeaders"), stream=True)
     headers = {"Content-Type": answer.headers.get("Content-Type", "application/octet-stream")}
     if "Content-Length" in answer.headers and "Content-Encoding" not in answer.headers:
         headers["Content-Length"] = answer.headers["Content-Length"]
@@ -260,7 +253,7 @@ def _retrieve_path(item: Any) -> str:
         raise HttpError(400, "'Instance' needs 'Series'")
     for key in ("Study", "Series", "Instance"):
         value = item.get(key)
-        if value is not None and (not isinstance(value, str) or not all(c.isdigit() or c == "." for c in value)):
+        if value is not None and (not isinstance(value, str) or not is_uid(value)):
             raise HttpError(400, f"'{key}' must be a DICOM UID, got {str(value)[:80]!r}")
     return path
 
@@ -279,12 +272,9 @@ def remote_retrieve(state, request: Request, name: str) -> Response:
     seen: set[str] = set()
     accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
     for path in paths:
-        try:
-            url = remote_url(server, path, arguments)
-            answer = client.request("GET", url, headers={"Accept": accept},
-                                    session_headers=body.get("HttpHeaders"), stream=True)
-        except RemoteError as exc:
-            raise _remote_error(exc) from None
+        url = remote_url(server, path, arguments)
+        answer = client.request("GET", url, headers={"Accept": accept},
+                                session_headers=body.get("HttpHeaders"), stream=True)
         try:
             if answer.status_code == 404:
                 raise HttpError(404, f"the remote has no {path}")
@@ -310,7 +300,7 @@ def remote_retrieve(state, request: Request, name: str) -> Response:
         except MultipartError as exc:
             raise HttpError(502, f"remote WADO-RS {path} sent a malformed multipart body: {exc}") from None
         except BODY_ERRORS as exc:
-            raise _remote_error(body_failure(server, exc)) from None
+            raise body_failure(server, exc) from None
         finally:
             answer.close()
     return json_response(retrieved)

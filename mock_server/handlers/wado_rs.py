@@ -22,6 +22,7 @@ from ..dicomweb.negotiation import Choice, Offer, negotiate
 from ..dicomweb.pixel_check import refuse_undecodable
 from ..dicomweb.query_string import query_values
 from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode, write_part10
+from ..dicomweb.uids import EXPLICIT_VR_LE
 from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import InstanceRecord
@@ -29,7 +30,6 @@ from ..store.extract import BASE_PLACEHOLDER
 from ..urls import dicomweb_base, site_root
 from .common import multipart_response
 
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
 #: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
 #: Endian "shall not be used with Web Services" (PS3.18 8.7.3), even though the
 #: transcoder can write them.
@@ -69,9 +69,9 @@ def _located(response: Response, state, request: Request) -> Response:
 
 # -- instances -------------------------------------------------------------------------------------
 def _dicom_offers() -> list[Offer]:
-    offers = [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=EXPLICIT_LE)]
+    offers = [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=EXPLICIT_VR_LE)]
     offers += [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=ts)
-               for ts in sorted(WEB_TARGETS) if ts != EXPLICIT_LE]
+               for ts in sorted(WEB_TARGETS) if ts != EXPLICIT_VR_LE]
     return offers
 
 
@@ -80,12 +80,12 @@ def _part_syntax(record: InstanceRecord, target: str) -> str:
     the web may not carry it (PS3.18 8.7.3), then the default Explicit VR Little Endian."""
     if target != "*":
         return target
-    return EXPLICIT_LE if record.transfer_syntax_uid in WEB_FORBIDDEN_SYNTAXES else record.transfer_syntax_uid
+    return EXPLICIT_VR_LE if record.transfer_syntax_uid in WEB_FORBIDDEN_SYNTAXES else record.transfer_syntax_uid
 
 
 def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | None) -> Part:
     url = _instance_url(base, record)
-    target_ts = _part_syntax(record, target_ts or EXPLICIT_LE)
+    target_ts = _part_syntax(record, target_ts or EXPLICIT_VR_LE)
     if target_ts == record.transfer_syntax_uid:
         ts = record.transfer_syntax_uid
         return Part(content_type=f"application/dicom; transfer-syntax={ts}",
@@ -123,7 +123,7 @@ def retrieve_instances(state, request: Request, study: str, series: str | None =
     """Study, series or instance retrieve as ``multipart/related; type="application/dicom"``."""
     choice = _negotiate(request, _dicom_offers(), default=_dicom_offers()[0], state=state)
     records = _records(state, study, series, instance)
-    target = choice.transfer_syntax or EXPLICIT_LE
+    target = choice.transfer_syntax or EXPLICIT_VR_LE
     if target != "*" and target not in WEB_TARGETS:
         raise HttpError(406, f"transfer syntax {target} is not supported for retrieval")
     _check_transcodable(state, records, target)
@@ -184,8 +184,8 @@ def retrieve_metadata(state, request: Request, study: str, series: str | None = 
 # -- frames ----------------------------------------------------------------------------------------
 def _frame_offers(stored_ts: str) -> list[Offer]:
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
-                    transfer_syntax=EXPLICIT_LE),
-              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
+                    transfer_syntax=EXPLICIT_VR_LE),
+              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_VR_LE)]
     # Fix: a native stored syntax maps to octet-stream, which would have offered the
     # stored syntax itself, e.g. Implicit VR Little Endian, forbidden on the web (8.7.3).
     compressed = [m for m in bulk_media_type_for(stored_ts) if m != "application/octet-stream"]
@@ -203,7 +203,7 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
     offers = _frame_offers(record.transfer_syntax_uid)
     choice = _negotiate(request, offers, default=offers[0], state=state)
     part_type = choice.offer.part_type or choice.offer.media_type
-    ts = choice.resolve_transfer_syntax(record.transfer_syntax_uid) or EXPLICIT_LE
+    ts = choice.resolve_transfer_syntax(record.transfer_syntax_uid) or EXPLICIT_VR_LE
     if choice.transfer_syntax == "*" and part_type != "application/octet-stream":
         ts = record.transfer_syntax_uid
     if ts == "*":
@@ -212,7 +212,7 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
     ds = state.store.read_dataset(record)
     if ts == record.transfer_syntax_uid:
         payloads = [frame_ops.stored_frame(ds, n) for n in numbers]
-    elif ts == EXPLICIT_LE:
+    elif ts == EXPLICIT_VR_LE:
         payloads = [frame_ops.native_frame(ds, n) for n in numbers]
     else:
         payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
@@ -257,15 +257,15 @@ def retrieve_bulk(state, request: Request, study: str, series: str, instance: st
     if not segments or len(segments) % 2 == 0:
         raise HttpError(404, f"no bulk data at {bulk}")
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
-                    transfer_syntax=EXPLICIT_LE),
-              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
+                    transfer_syntax=EXPLICIT_VR_LE),
+              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_VR_LE)]
     choice = _negotiate(request, offers, default=offers[0], state=state)
     ds = state.store.read_dataset(record)
     element = _element_at(ds, segments)
     if element is None or element.VR == "SQ":
         raise HttpError(404, f"no bulk data element at {bulk} in instance {instance}")
     if element.tag == 0x7FE00010 and len(segments) == 1:
-        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, EXPLICIT_LE)
+        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, EXPLICIT_VR_LE)
         payload = b"".join(frame_ops.native_frame(ds, n) for n in range(1, record.number_of_frames + 1))
     else:
         value = element.value

@@ -9,7 +9,6 @@ by default, ``image/png``, ``image/gif``) with ``frameNumber``,
 from __future__ import annotations
 
 import hashlib
-import re
 
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
@@ -19,11 +18,11 @@ from ..dicomweb.media_types import MediaTypeSyntaxError, split_list, split_param
 from ..dicomweb.negotiation import Offer, negotiate
 from ..dicomweb.pixel_check import refuse_undecodable
 from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode, write_part10
+from ..dicomweb.uids import EXPLICIT_VR_LE, is_uid
 from ..errors import HttpError
 from ..store.base import NotFound
 from ..urls import site_root
 
-_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _RENDERED = ("image/jpeg", "image/png", "image/gif")
 #: What this service can answer; image/jpeg first: the default (PS3.18 9.3, table 8.7.4-1).
 _OFFERS = [Offer(media_type=m) for m in (*_RENDERED, "application/dicom")]
@@ -53,7 +52,7 @@ def _single(request: Request, name: str, required: bool) -> str | None:
 
 def _uid(request: Request, name: str) -> str:
     value = _single(request, name, True) or ""
-    if not _UID_RE.match(value) or len(value) > 64:
+    if not is_uid(value):
         raise HttpError(400, f"WADO-URI parameter {name} is not a valid UID: {value[:70]!r}")
     return value
 
@@ -149,7 +148,7 @@ def _retrieve_dicom(state, request: Request, record, anonymize: bool) -> Respons
         if rendered_only in request.args:
             raise HttpError(400, f"WADO-URI parameter {rendered_only} is not allowed with contentType=application/dicom")
     if ts is not None:
-        if not _UID_RE.match(ts) or len(ts) > 64:
+        if not is_uid(ts):
             raise HttpError(400, f"transferSyntax is not a valid UID: {ts[:70]!r}")
         # Fix: Implicit VR Little Endian (and Big Endian) "shall not be used with Web
         # Services" (PS3.18 8.7.3): a valid but unsupported Transfer Syntax, 406 (9.4.2.4).
@@ -157,7 +156,7 @@ def _retrieve_dicom(state, request: Request, record, anonymize: bool) -> Respons
             raise HttpError(406, f"transfer syntax {ts} is not supported; supported: "
                                  f"{', '.join(sorted(SUPPORTED_TARGETS - WEB_FORBIDDEN_SYNTAXES))}")
     else:
-        ts = "1.2.840.10008.1.2.1"
+        ts = EXPLICIT_VR_LE
     if ts == record.transfer_syntax_uid and not anonymize:
         fh = state.store.open(record)
         return Response(wrap_file(request.environ, fh), content_type="application/dicom",

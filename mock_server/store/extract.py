@@ -17,6 +17,7 @@ from pydicom.tag import Tag
 
 from ..dicomweb.dicom_json import dataset_to_json
 from ..dicomweb.qido_attributes import level_of
+from ..dicomweb.uids import IMPLICIT_VR_LE, is_uid
 from .base import InvalidInstance
 
 __all__ = ["BASE_PLACEHOLDER", "Extracted", "extract", "bulk_path_segment"]
@@ -86,10 +87,10 @@ def extract(ds: Dataset) -> Extracted:
             raise InvalidInstance(f"the instance has no {keyword} ({Tag(tag)})", 0xA900 if tag == 0x00080016 else 0xC000)
     for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID"):
         value = _text(ds, keyword)
-        if len(value) > 64 or not all(c.isdigit() or c == "." for c in value):
+        if not is_uid(value):
             raise InvalidInstance(f"{keyword} {value[:70]!r} is not a valid UID", 0xC000)
     meta = getattr(ds, "file_meta", None)
-    ts = str(getattr(meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+    ts = str(getattr(meta, "TransferSyntaxUID", "") or IMPLICIT_VR_LE)
     study_uid = _text(ds, "StudyInstanceUID")
     series_uid = _text(ds, "SeriesInstanceUID")
     sop_uid = _text(ds, "SOPInstanceUID")

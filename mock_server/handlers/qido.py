@@ -33,6 +33,7 @@ from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import SearchScope
 from ..urls import dicomweb_base
+from ..state import AppState
 from .common import MAX_WARNINGS, multipart_response, warning_value
 
 _JSON = Offer(media_type="application/dicom+json")
@@ -91,15 +92,14 @@ def _retrieve_url(base: str, level: str, match: dict[str, Any]) -> dict[str, Any
     return {"vr": "UR", "Value": [url]}
 
 
-def _search(state, request: Request, resource: str, study: str | None = None,
+def _search(state: AppState, request: Request, resource: str, study: str | None = None,
             series: str | None = None) -> Response:
     choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
                        require_accept=accept_required(state.settings, request))
     query = parse_qido(resource, query_pairs(request.query_string))
-    index = state.store.index
-    if study is not None and not index.study_exists(study):
+    if study is not None and not state.store.study_exists(study):
         raise HttpError(404, f"no study {study} in this server")
-    if series is not None and not index.series_exists(study, series):
+    if study is not None and series is not None and not state.store.series_exists(study, series):
         raise HttpError(404, f"no series {series} in study {study}")
     limit = query.limit
     cap = state.settings.max_results
@@ -155,31 +155,31 @@ def _search(state, request: Request, resource: str, study: str | None = None,
     return response
 
 
-def search_studies(state, request: Request) -> Response:
+def search_studies(state: AppState, request: Request) -> Response:
     """``GET {root}studies``."""
     return _search(state, request, ALL_STUDIES)
 
 
-def search_study_series(state, request: Request, study: str) -> Response:
+def search_study_series(state: AppState, request: Request, study: str) -> Response:
     """``GET {root}studies/{study}/series``."""
     return _search(state, request, STUDY_SERIES, study)
 
 
-def search_study_instances(state, request: Request, study: str) -> Response:
+def search_study_instances(state: AppState, request: Request, study: str) -> Response:
     """``GET {root}studies/{study}/instances``."""
     return _search(state, request, STUDY_INSTANCES, study)
 
 
-def search_series(state, request: Request) -> Response:
+def search_series(state: AppState, request: Request) -> Response:
     """``GET {root}series``."""
     return _search(state, request, ALL_SERIES)
 
 
-def search_series_instances(state, request: Request, study: str, series: str) -> Response:
+def search_series_instances(state: AppState, request: Request, study: str, series: str) -> Response:
     """``GET {root}studies/{study}/series/{series}/instances``."""
     return _search(state, request, STUDY_SERIES_INSTANCES, study, series)
 
 
-def search_instances(state, request: Request) -> Response:
+def search_instances(state: AppState, request: Request) -> Response:
     """``GET {root}instances``."""
     return _search(state, request, ALL_INSTANCES)

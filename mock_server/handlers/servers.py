@@ -25,14 +25,15 @@ from ..dicomweb.uids import is_uid
 from ..errors import HttpError
 from ..store.base import InstanceRecord, InvalidInstance, StoreError
 from ..store.orthanc_ids import ORTHANC_ID_RE
+from ..state import AppState
 from .common import json_response
 
 _OPERATIONS = ["get", "retrieve", "stow"]
 _LEVELS = ("patients", "studies", "series", "instances")
 
 
-def _server(state, name: str) -> RemoteServer:
-    server = state.settings.dicomweb.servers.get(name)
+def _server(state: AppState, name: str) -> RemoteServer:
+    server = state.runtime.servers.get(name)
     if server is None:
         raise HttpError(404, f"unknown DICOMweb server {name!r}; GET servers lists them")
     return server
@@ -53,27 +54,27 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 # -- registry ----------------------------------------------------------------------------------------
-def list_servers(state, request: Request) -> Response:
+def list_servers(state: AppState, request: Request) -> Response:
     """Names of the configured servers; ``?expand`` adds their (password-free) settings."""
-    servers = state.settings.dicomweb.servers
+    servers = state.runtime.servers
     if "expand" in request.args:
         return json_response({name: s.public() for name, s in sorted(servers.items())})
     return json_response(sorted(servers))
 
 
-def get_server(state, request: Request, name: str) -> Response:
+def get_server(state: AppState, request: Request, name: str) -> Response:
     _server(state, name)
     return json_response(_OPERATIONS)
 
 
-def _single_process(state) -> None:
+def _single_process(state: AppState) -> None:
     """Run-time registry changes would reach one worker only: refuse them with several workers."""
     if state.settings.workers > 1:
         raise HttpError(409, f"the mock runs {state.settings.workers} worker processes: set remote servers in "
                              "the configuration (DicomWeb.Servers) instead of at run time")
 
 
-def put_server(state, request: Request, name: str) -> Response:
+def put_server(state: AppState, request: Request, name: str) -> Response:
     """Add or replace a remote at run time; validated like the configuration."""
     _single_process(state)
     if not name or "/" in name:
@@ -85,20 +86,20 @@ def put_server(state, request: Request, name: str) -> Response:
     except ConfigError as exc:
         raise HttpError(400, str(exc)) from None
     with state.lock:
-        state.settings.dicomweb.servers[name] = server
+        state.runtime.servers[name] = server
     return json_response({})
 
 
-def delete_server(state, request: Request, name: str) -> Response:
+def delete_server(state: AppState, request: Request, name: str) -> Response:
     _single_process(state)
     with state.lock:
         _server(state, name)
-        del state.settings.dicomweb.servers[name]
+        del state.runtime.servers[name]
     return json_response({})
 
 
 # -- get -----------------------------------------------------------------------------------------------
-def remote_get(state, request: Request, name: str) -> Response:
+def remote_get(state: AppState, request: Request, name: str) -> Response:
     """Relay a GET (QIDO-RS, WADO-RS) to the remote: its status, Content-Type and body come back."""
     server = _server(state, name)
     body = _body(request)
@@ -150,14 +151,14 @@ class _Body:
         return data
 
 
-def _instances_of(state, resources: list[Any]) -> list[InstanceRecord]:
+def _instances_of(state: AppState, resources: list[Any]) -> list[InstanceRecord]:
     seen: dict[str, InstanceRecord] = {}
     for oid in resources:
         if not isinstance(oid, str) or not ORTHANC_ID_RE.match(oid):
             raise HttpError(400, f"'Resources' must hold Orthanc identifiers, got {str(oid)[:80]!r}")
         found: list[InstanceRecord] = []
         for level in _LEVELS:
-            found = state.store.index.instances_under(level, oid)
+            found = state.store.instances_under(level, oid)
             if found:
                 break
         if not found:
@@ -190,7 +191,7 @@ def _failed_uids(answer_body: bytes) -> list[str]:
     return failed
 
 
-def remote_stow(state, request: Request, name: str) -> Response:
+def remote_stow(state: AppState, request: Request, name: str) -> Response:
     """Send Orthanc resources to the remote by STOW-RS, in chunks within the configured limits."""
     server = _server(state, name)
     body = _body(request)
@@ -258,7 +259,7 @@ def _retrieve_path(item: Any) -> str:
     return path
 
 
-def remote_retrieve(state, request: Request, name: str) -> Response:
+def remote_retrieve(state: AppState, request: Request, name: str) -> Response:
     """WADO-RS retrieve from the remote into the local store; answers the Orthanc instance ids."""
     server = _server(state, name)
     body = _body(request)

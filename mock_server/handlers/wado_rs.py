@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
-from pydicom.dataset import Dataset
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb import frames as frame_ops
@@ -21,14 +20,15 @@ from ..dicomweb.multipart import Part
 from ..dicomweb.negotiation import Choice, Offer, negotiate
 from ..dicomweb.pixel_check import refuse_undecodable
 from ..dicomweb.query_string import query_values
+from ..dicomweb.resource_urls import BASE_PLACEHOLDER, element_at, instance_path
 from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode, write_part10
 from ..dicomweb.uids import EXPLICIT_VR_LE
 from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import InstanceRecord
-from ..store.extract import BASE_PLACEHOLDER
-from ..urls import dicomweb_base, site_root
-from .common import multipart_response
+from ..urls import dicomweb_base
+from ..state import AppState
+from .common import located, multipart_response
 
 #: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
 #: Endian "shall not be used with Web Services" (PS3.18 8.7.3), even though the
@@ -44,7 +44,7 @@ def _accept_query(request: Request) -> str | None:
     return ",".join(query_values(request.query_string, "accept")) or None
 
 
-def _negotiate(request: Request, offers: list[Offer], default: Offer | None, state=None) -> Choice:
+def _negotiate(request: Request, offers: list[Offer], default: Offer | None, state: AppState | None = None) -> Choice:
     # The "accept" Query Parameter is prioritized before the Accept header field
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
     return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
@@ -52,19 +52,11 @@ def _negotiate(request: Request, offers: list[Offer], default: Offer | None, sta
 
 
 def _instance_url(base: str, r: InstanceRecord) -> str:
-    return f"{base}studies/{r.study_instance_uid}/series/{r.series_instance_uid}/instances/{r.sop_instance_uid}"
+    return base + instance_path(r.study_instance_uid, r.series_instance_uid, r.sop_instance_uid)
 
 
-def _records(state, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
+def _records(state: AppState, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
     return state.store.instances(study, series, instance)
-
-
-def _located(response: Response, state, request: Request) -> Response:
-    """A single part payload names the resource it represents (PS3.18 8.6, table 8.4.3-1)."""
-    response.headers["Content-Location"] = site_root(request, state.settings) + request.path
-    return response
-
-
 
 
 # -- instances -------------------------------------------------------------------------------------
@@ -83,7 +75,7 @@ def _part_syntax(record: InstanceRecord, target: str) -> str:
     return EXPLICIT_VR_LE if record.transfer_syntax_uid in WEB_FORBIDDEN_SYNTAXES else record.transfer_syntax_uid
 
 
-def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | None) -> Part:
+def _instance_part(state: AppState, base: str, record: InstanceRecord, target_ts: str | None) -> Part:
     url = _instance_url(base, record)
     target_ts = _part_syntax(record, target_ts or EXPLICIT_VR_LE)
     if target_ts == record.transfer_syntax_uid:
@@ -99,7 +91,7 @@ def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | No
                 content_location=url, length=len(data))
 
 
-def _check_transcodable(state, records: list[InstanceRecord], target: str) -> None:
+def _check_transcodable(state: AppState, records: list[InstanceRecord], target: str) -> None:
     """406 before the first byte when one instance cannot be sent in ``target`` (PS3.18 8.7.3.5)."""
     for record in records:
         ts = _part_syntax(record, target)
@@ -118,7 +110,7 @@ def _check_transcodable(state, records: list[InstanceRecord], target: str) -> No
                                  f"cannot be sent in transfer syntax {target}")
 
 
-def retrieve_instances(state, request: Request, study: str, series: str | None = None,
+def retrieve_instances(state: AppState, request: Request, study: str, series: str | None = None,
                        instance: str | None = None) -> Response:
     """Study, series or instance retrieve as ``multipart/related; type="application/dicom"``."""
     choice = _negotiate(request, _dicom_offers(), default=_dicom_offers()[0], state=state)
@@ -146,7 +138,7 @@ STREAMED_METADATA_ABOVE = 200
 _METADATA_BATCH = 100
 
 
-def _metadata_texts(state, records: list, base: str) -> Iterator[str]:
+def _metadata_texts(state: AppState, records: list, base: str) -> Iterator[str]:
     """Stored metadata texts in ``records`` order, read in batches, BulkDataURIs made absolute."""
     for start in range(0, len(records), _METADATA_BATCH):
         for text in state.store.metadata_texts(records[start:start + _METADATA_BATCH]):
@@ -160,7 +152,7 @@ def _json_array(texts: Iterator[str]) -> Iterator[bytes]:
     yield b"]"
 
 
-def retrieve_metadata(state, request: Request, study: str, series: str | None = None,
+def retrieve_metadata(state: AppState, request: Request, study: str, series: str | None = None,
                       instance: str | None = None) -> Response:
     """Metadata as DICOM JSON (default) or multipart DICOM XML, BulkDataURIs absolute (PS3.18 10.4.1.1.2).
 
@@ -173,7 +165,7 @@ def retrieve_metadata(state, request: Request, study: str, series: str | None = 
     streamed = len(records) > STREAMED_METADATA_ABOVE
     if choice.offer is _META_JSON:
         body: Any = _json_array(texts) if streamed else b"".join(_json_array(texts))
-        return _located(Response(body, content_type="application/dicom+json"), state, request)
+        return located(Response(body, content_type="application/dicom+json"), request, state.settings)
     # Fix: each part carries the Content-Location of the instance metadata it holds
     # (PS3.18 8.6.1.2 table 8.6.1-1); texts and records are in the same order.
     parts = (Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t)),
@@ -194,7 +186,7 @@ def _frame_offers(stored_ts: str) -> list[Offer]:
     return offers
 
 
-def retrieve_frames(state, request: Request, study: str, series: str, instance: str, frames: str) -> Response:
+def retrieve_frames(state: AppState, request: Request, study: str, series: str, instance: str, frames: str) -> Response:
     """Frames in the stored compressed syntax or native (PS3.18 10.4.1.1.4, 8.7.3.3)."""
     record = _records(state, study, series, instance)[0]
     if record.number_of_frames == 0:
@@ -219,7 +211,7 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
     if choice.offer.media_type == "application/octet-stream":
         if len(payloads) != 1:
             raise HttpError(406, "application/octet-stream without multipart can carry one frame only")
-        return _located(Response(payloads[0], content_type="application/octet-stream"), state, request)
+        return located(Response(payloads[0], content_type="application/octet-stream"), request, state.settings)
     base = dicomweb_base(request, state.settings)
     url = _instance_url(base, record)
     parts = [Part(content_type=f"{part_type}; transfer-syntax={ts}", body=p,
@@ -228,50 +220,25 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
 
 
 # -- bulk data -------------------------------------------------------------------------------------
-def _element_at(ds: Dataset, segments: list[str]) -> Any:
-    current: Any = ds
-    try:
-        for i, seg in enumerate(segments):
-            if i % 2 == 0:
-                tag = int(seg, 16)
-                if tag not in current:
-                    return None
-                element = current[tag]
-                if i == len(segments) - 1:
-                    return element
-                current = element.value
-            else:
-                index = int(seg) - 1
-                if index < 0 or index >= len(current):
-                    return None
-                current = current[index]
-    except (ValueError, TypeError, IndexError):
-        return None
-    return None
-
-
-def retrieve_bulk(state, request: Request, study: str, series: str, instance: str, bulk: str) -> Response:
+def retrieve_bulk(state: AppState, request: Request, study: str, series: str, instance: str, bulk: str) -> Response:
     """The value of one bulk data element named by a BulkDataURI (PS3.18 10.4.1.1.5)."""
     record = _records(state, study, series, instance)[0]
-    segments = [s for s in bulk.split("/") if s]
-    if not segments or len(segments) % 2 == 0:
-        raise HttpError(404, f"no bulk data at {bulk}")
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
                     transfer_syntax=EXPLICIT_VR_LE),
               Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_VR_LE)]
     choice = _negotiate(request, offers, default=offers[0], state=state)
     ds = state.store.read_dataset(record)
-    element = _element_at(ds, segments)
+    element = element_at(ds, bulk)
     if element is None or element.VR == "SQ":
         raise HttpError(404, f"no bulk data element at {bulk} in instance {instance}")
-    if element.tag == 0x7FE00010 and len(segments) == 1:
+    if element.tag == 0x7FE00010 and "/" not in bulk.strip("/"):
         refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, EXPLICIT_VR_LE)
         payload = b"".join(frame_ops.native_frame(ds, n) for n in range(1, record.number_of_frames + 1))
     else:
         value = element.value
         payload = value if isinstance(value, bytes) else bytes(str(value), "utf-8")
     if choice.offer.media_type == "application/octet-stream":
-        return _located(Response(payload, content_type="application/octet-stream"), state, request)
+        return located(Response(payload, content_type="application/octet-stream"), request, state.settings)
     url = _instance_url(dicomweb_base(request, state.settings), record) + "/bulk/" + bulk
     return multipart_response([Part(content_type="application/octet-stream", body=payload,
                                      content_location=url, length=len(payload))], "application/octet-stream")
@@ -281,7 +248,7 @@ def retrieve_bulk(state, request: Request, study: str, series: str, instance: st
 _RENDERED = [Offer(media_type="image/jpeg"), Offer(media_type="image/png"), Offer(media_type="image/gif")]
 
 
-def _images(state, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
+def _images(state: AppState, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
     records = [r for r in _records(state, study, series, instance) if r.number_of_frames > 0]
     if not records:
         raise HttpError(404, "no instance with pixel data to render here")
@@ -295,7 +262,7 @@ def _render_params(request: Request, media_type: str, frames: str | None,
     return [params.with_frame(n) for n in numbers]
 
 
-def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[tuple[InstanceRecord, int, bytes]]:
+def _render_all(state: AppState, records: Iterable[InstanceRecord], params_for) -> list[tuple[InstanceRecord, int, bytes]]:
     images = []
     for record in records:
         refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
@@ -304,7 +271,7 @@ def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[tu
     return images
 
 
-def retrieve_rendered(state, request: Request, study: str, series: str | None = None,
+def retrieve_rendered(state: AppState, request: Request, study: str, series: str | None = None,
                       instance: str | None = None, frames: str | None = None) -> Response:
     """Rendered images (PS3.18 10.4.1.1.3 / 8.3.5.1): one image for an instance or frame, multipart otherwise."""
     multipart_offers = [Offer(media_type="multipart/related", part_type=o.media_type) for o in _RENDERED]
@@ -313,7 +280,7 @@ def retrieve_rendered(state, request: Request, study: str, series: str | None = 
     records = _images(state, study, series, instance)
     images = _render_all(state, records, lambda r: _render_params(request, media, frames, r))
     if len(images) == 1 and choice.offer.media_type != "multipart/related":
-        return _located(Response(images[0][2], content_type=media), state, request)
+        return located(Response(images[0][2], content_type=media), request, state.settings)
     # Fix: parts name the rendered resource they represent (PS3.18 8.6.1.2 table 8.6.1-1).
     base = dicomweb_base(request, state.settings)
     parts = [Part(content_type=media, body=img, length=len(img),
@@ -322,7 +289,7 @@ def retrieve_rendered(state, request: Request, study: str, series: str | None = 
     return multipart_response(parts, media)
 
 
-def retrieve_thumbnail(state, request: Request, study: str, series: str | None = None,
+def retrieve_thumbnail(state: AppState, request: Request, study: str, series: str | None = None,
                        instance: str | None = None, frames: str | None = None) -> Response:
     """A small representative image of the resource (PS3.18 10.4.1.1.3 thumbnail)."""
     choice = _negotiate(request, _RENDERED, default=_RENDERED[0], state=state)
@@ -333,4 +300,4 @@ def retrieve_thumbnail(state, request: Request, study: str, series: str | None =
     refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
     image = rendering.thumbnail(state.store.read_dataset(record), choice.offer.media_type, viewport=viewport,
                                 frame=number)
-    return _located(Response(image, content_type=choice.offer.media_type), state, request)
+    return located(Response(image, content_type=choice.offer.media_type), request, state.settings)

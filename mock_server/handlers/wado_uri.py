@@ -21,7 +21,8 @@ from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, ca
 from ..dicomweb.uids import EXPLICIT_VR_LE, is_uid
 from ..errors import HttpError
 from ..store.base import NotFound
-from ..urls import site_root
+from ..state import AppState
+from .common import located
 
 _RENDERED = ("image/jpeg", "image/png", "image/gif")
 #: What this service can answer; image/jpeg first: the default (PS3.18 9.3, table 8.7.4-1).
@@ -80,12 +81,6 @@ def _selected_media_type(request: Request) -> str:
     return negotiate(request.headers.get("Accept"), _OFFERS, default=_OFFERS[0], accept_query=raw).offer.media_type
 
 
-def _located(response: Response, state, request: Request) -> Response:
-    """The response names the representation it carries (PS3.18 9.4.3, 9.5.3)."""
-    response.headers["Content-Location"] = site_root(request, state.settings) + request.full_path.rstrip("?")
-    return response
-
-
 def _anonymize(ds):
     """De-identify: drop III, private tags; new SOP Instance UID (PS3.18 9.4.2.3)."""
     for keyword in _III_KEYWORDS:
@@ -104,7 +99,7 @@ def _anonymize(ds):
     return ds
 
 
-def wado_uri(state, request: Request) -> Response:
+def wado_uri(state: AppState, request: Request) -> Response:
     """Retrieve DICOM instance or rendered instance by WADO-URI."""
     request_type = _single(request, "requestType", True)
     if request_type != "WADO":
@@ -119,7 +114,7 @@ def wado_uri(state, request: Request) -> Response:
     if anonymize is not None and anonymize != "yes":
         raise HttpError(400, f"WADO-URI anonymize must be 'yes', got {anonymize!r}")
     if chosen == "application/dicom":
-        return _located(_retrieve_dicom(state, request, record, anonymize == "yes"), state, request)
+        return located(_retrieve_dicom(state, request, record, anonymize == "yes"), request, state.settings, query=True)
     if _single(request, "transferSyntax", False) is not None:
         raise HttpError(400, "transferSyntax applies to contentType=application/dicom only")
     if record.number_of_frames == 0:
@@ -139,10 +134,10 @@ def wado_uri(state, request: Request) -> Response:
     if anonymize == "yes":
         ds = _anonymize(ds)
     image = rendering.render(ds, params)
-    return _located(Response(image, content_type=chosen), state, request)
+    return located(Response(image, content_type=chosen), request, state.settings, query=True)
 
 
-def _retrieve_dicom(state, request: Request, record, anonymize: bool) -> Response:
+def _retrieve_dicom(state: AppState, request: Request, record, anonymize: bool) -> Response:
     ts = _single(request, "transferSyntax", False)
     for rendered_only in ("rows", "columns", "region", "windowCenter", "windowWidth", "frameNumber"):
         if rendered_only in request.args:

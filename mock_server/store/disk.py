@@ -31,8 +31,7 @@ import threading
 import time
 import uuid
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
@@ -45,7 +44,7 @@ from ..dicomweb.pixel_check import pixel_data_problem
 from ..dicomweb.qido_attributes import RESERVED_GROUPS
 from ..dicomweb.uids import DEFLATED_EXPLICIT_VR_LE
 from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
-                   SearchScope, StoreError)
+                   SearchScope, StagedInstance, StoreError)
 from .extract import Extracted, extract
 from .file_meta import file_header, inflate, read_header
 from .search import search
@@ -56,7 +55,7 @@ try:
 except ImportError:  # not POSIX: one process per store
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DiskStore", "StagedInstance"]
+__all__ = ["DiskStore"]
 
 _log = logging.getLogger(__name__)
 
@@ -70,16 +69,6 @@ def _sync_pool() -> ThreadPoolExecutor:
     if pid not in _sync_pools:
         _sync_pools[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-fsync")
     return _sync_pools[pid]
-
-
-@dataclass
-class StagedInstance:
-    """An instance spooled and checked by :meth:`DiskStore.stage`, not visible yet."""
-
-    tmp_path: Path
-    extracted: Extracted
-    size: int
-    synced: Future[None]
 
 
 def _fsync(path: Path) -> None:
@@ -287,7 +276,7 @@ class DiskStore:
             raise
         finally:
             spooled.unlink(missing_ok=True)
-        return StagedInstance(tmp_path, extracted, len(header) + size - data_start, synced)
+        return StagedInstance(extracted, len(header) + size - data_start, handle=tmp_path, synced=synced)
 
     def _check(self, fh: BinaryIO, size: int, *, in_memory: bool, expected_study_uid: str | None,
                check_pixels: bool) -> tuple[Extracted, int]:
@@ -342,12 +331,13 @@ class DiskStore:
             if final.parent not in self._made_dirs:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 self._made_dirs.add(final.parent)
-            staged.synced.result()
+            if staged.synced is not None:
+                staged.synced.result()
             try:
-                os.replace(staged.tmp_path, final)
+                os.replace(staged.handle, final)
             except FileNotFoundError:  # the directory went with a reset (of another process)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged.tmp_path, final)
+                os.replace(staged.handle, final)
             rel = str(final.relative_to(self.root))
             try:
                 record, old_path = self.index.insert(extracted, rel, staged.size)
@@ -362,8 +352,9 @@ class DiskStore:
 
     def discard(self, staged: StagedInstance) -> None:
         """Drop a staged instance that will not be committed (no-op after :meth:`commit`)."""
-        staged.synced.exception()
-        staged.tmp_path.unlink(missing_ok=True)
+        if staged.synced is not None:
+            staged.synced.exception()
+        Path(staged.handle).unlink(missing_ok=True)
 
     def _spool(self, source: BinaryIO, path: Path) -> tuple[int, bytes | None]:
         """Read ``source``: (size, the whole content when it fits one chunk, else None and the
@@ -416,6 +407,18 @@ class DiskStore:
             except FileNotFoundError:  # swept by another process
                 pass
         return removed
+
+    def study_exists(self, study_uid: str) -> bool:
+        return self.index.study_exists(study_uid)
+
+    def series_exists(self, study_uid: str, series_uid: str) -> bool:
+        return self.index.series_exists(study_uid, series_uid)
+
+    def orthanc_ids(self, level: str) -> list[str]:
+        return self.index.orthanc_ids(level)
+
+    def instances_under(self, level: str, oid: str) -> list[InstanceRecord]:
+        return self.index.instances_under(level, oid)
 
     def delete_resource(self, level: str, oid: str) -> int:
         """Delete an Orthanc resource and everything below it; returns instances removed."""

@@ -17,14 +17,11 @@ from pydicom.tag import Tag
 
 from ..dicomweb.dicom_json import dataset_to_json
 from ..dicomweb.qido_attributes import level_of
+from ..dicomweb.resource_urls import BASE_PLACEHOLDER, bulk_path_segment, instance_path
 from ..dicomweb.uids import IMPLICIT_VR_LE, is_uid
 from .base import InvalidInstance
 
-__all__ = ["BASE_PLACEHOLDER", "Extracted", "extract", "bulk_path_segment"]
-
-#: Prefix of every stored BulkDataURI; replaced by the absolute DICOMweb root
-#: URL of the request that reads the metadata (PS3.18 8.6.1 / Annex F.2.6).
-BASE_PLACEHOLDER = "{{DICOMWEB_BASE}}"
+__all__ = ["Extracted", "extract"]
 
 #: Binary elements (other than pixel data) at least this long go out as BulkDataURI.
 BULK_THRESHOLD = 64
@@ -61,18 +58,6 @@ class Extracted:
     pixel_problem: str | None = None
 
 
-def bulk_path_segment(path: tuple[int, ...]) -> str:
-    """URL path below ``.../bulk/`` for a tag path ``(tag, item, tag, ...)``.
-
-    Tags are 8 upper-case hex digits, item indices are 1-based, segments are
-    separated by ``/``: ``0040A730/1/00420011``.
-    """
-    parts: list[str] = []
-    for i, p in enumerate(path):
-        parts.append(f"{p:08X}" if i % 2 == 0 else str(p + 1))
-    return "/".join(parts)
-
-
 def _text(ds: Dataset, keyword: str) -> str:
     value = ds.get(keyword, "")
     if value is None:
@@ -94,7 +79,7 @@ def extract(ds: Dataset) -> Extracted:
     study_uid = _text(ds, "StudyInstanceUID")
     series_uid = _text(ds, "SeriesInstanceUID")
     sop_uid = _text(ds, "SOPInstanceUID")
-    base_instance = (f"{BASE_PLACEHOLDER}studies/{study_uid}/series/{series_uid}/instances/{sop_uid}")
+    base_instance = BASE_PLACEHOLDER + instance_path(study_uid, series_uid, sop_uid)
 
     def bulk_uri(path: tuple[int, ...]) -> str | None:
         return f"{base_instance}/bulk/{bulk_path_segment(path)}"

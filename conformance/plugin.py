@@ -27,8 +27,10 @@ from typing import Any, Iterator
 import pytest
 
 from . import expect as expect_module
+from . import preconditions
 from .http import Exchange
 from .options import add_options, options_from_json, resolve_options, suite_paths
+from .baseline import add_baseline_option, register_baseline
 from .profiles import ProfileError
 from .report import FAILED_REQUIREMENTS_PROPERTY, REQUIREMENTS_PROPERTY, rows, summary_lines, write_environment, \
     write_matrix
@@ -38,6 +40,7 @@ from .terminal import Progress, closing_block
 from . import cleanup
 from .requirements import Catalogue, CatalogueError, load_catalogue
 from .run import STATE, WORKER_KEY, RunState, environment, prepare, state_of
+from .selection import select_profile
 from .target import Target
 from .truth import RunIds
 
@@ -51,6 +54,7 @@ _ITEM_IDS = pytest.StashKey[tuple[str, ...]]()
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """The suite's options (see :mod:`conformance.options`)."""
     add_options(parser, pluginmanager)
+    add_baseline_option(parser)
 
 
 def _item_ids(item: pytest.Item) -> tuple[str, ...] | None:
@@ -105,6 +109,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "that the test checks (mandatory for conformance tests)")
     config.addinivalue_line("markers", "mutates: the test stores or deletes data on the target "
                                        "(skipped with --preloaded)")
+    config.addinivalue_line("markers", "uses(*features): the test uses a resource of these features as a vehicle "
+                                       "(skipped when the profile does not claim them)")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         data = workerinput.get(WORKER_KEY)
@@ -117,11 +123,13 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.allure_report_dir = data["allure_dir"]
         config.stash[STATE] = state
         config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
+        register_baseline(config, None, is_controller=False)
+        _install_preconditions(state)
         return
     paths = suite_paths(config)
     if not _selected(config, paths):
         return
-    options = resolve_options(config)
+    options = select_profile(config, resolve_options(config))
     catalogue = _catalogue(config)
     try:
         options.profile.check_against(catalogue)
@@ -130,10 +138,23 @@ def pytest_configure(config: pytest.Config) -> None:
     state = RunState(options=options, catalogue=catalogue, paths=paths)
     _default_reports(config, state)
     config.stash[STATE] = state
+    _install_preconditions(state)
     config.pluginmanager.register(_OutcomeRecorder(state), "dicomweb-conformance-outcomes")
     config.pluginmanager.register(deselected_hook(state, config, _item_ids), "dicomweb-conformance-deselected")
+    register_baseline(config, options.profile, is_controller=True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "dicomweb-conformance-xdist")
+
+
+def _install_preconditions(state: RunState) -> None:
+    """Let :mod:`conformance.preconditions` probe the target (its own client, exchanges not logged)."""
+    def client() -> Any:
+        from .suite_fixtures import make_client_for
+        made = make_client_for(state)
+        made.exchanges = []
+        made.fail_on_transport_error = False
+        return made
+    preconditions.install(client, lambda: state.truth)
 
 
 def _default_reports(config: pytest.Config, state: RunState) -> None:
@@ -190,8 +211,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     o = state.options
     where = o.dicomweb_url or "embedded mock (started in-process, empty store)"
     flags = [f"level {o.level}"] + [f for f, on in (("preloaded", o.preloaded), ("insecure", o.insecure)) if on]
-    return [f"dicomweb conformance: target {where}; profile {o.profile.name}"
-            + (f"; {', '.join(flags)}" if flags else "") + f"; reports in {o.reports_dir}"]
+    lines = [f"dicomweb conformance: target {where}; profile {o.profile.name}"
+             + (f"; {', '.join(flags)}" if flags else "") + f"; reports in {o.reports_dir}"]
+    if o.profile.disclaimed_mandatory:
+        lines.append(f"dicomweb conformance: profile {o.profile.name} lists mandatory features as unsupported "
+                     f"({', '.join(o.profile.disclaimed_mandatory)}): PS3.18-2019a requires them, so they are "
+                     f"tested and their failures are failed SHALLs")
+    return lines
 
 
 # -- preparing the target (controller only) ---------------------------------------------------------------
@@ -295,7 +321,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue  # errors at setup (pytest_runtest_setup): never a silent skip
         catalogue, o = state.catalogue, state.options
         level = catalogue.level_of(ids)
-        features = catalogue.features_of(ids)
+        features = _item_features(item, catalogue, ids)
         item.user_properties.append((REQUIREMENTS_PROPERTY, ",".join(ids)))
         _allure_marks(item, catalogue, ids, level)
         unclaimed = [f for f in features if not o.profile.claims_feature(f)]
@@ -336,8 +362,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         root = state.ids.uid_root if state.ids is not None and state.ids.rewrites else ""
         expect_module.set_current(expect_module.CheckContext(item.nodeid, ids, state.catalogue, run_uid_root=root,
                                                              describe=_describer(state)))
+        _skip_if_blocked(item, state, ids)
     else:
         expect_module.set_current(None)
+
+
+def _item_features(item: pytest.Item, catalogue: Catalogue, ids: tuple[str, ...]) -> list[str]:
+    """Features of the cited requirements, then those of the resources the test uses (``uses`` marks)."""
+    features = dict.fromkeys(catalogue.features_of(ids))
+    for mark in item.iter_markers("uses"):
+        features.update(dict.fromkeys(str(f) for f in mark.args))
+    return list(features)
+
+
+def _skip_if_blocked(item: pytest.Item, state: RunState, ids: tuple[str, ...]) -> None:
+    """Skip a test whose resource the target does not serve: that resource's own requirement reports it."""
+    if not state.prepared or item.get_closest_marker("skip") is not None:
+        return  # skipped anyway (level, not claimed, --preloaded): its own reason stands
+    reason = preconditions.blocker_for(_item_features(item, state.catalogue, ids), item.name)
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -363,11 +407,13 @@ def _attach_exchanges(exchanges: list[Exchange]) -> None:
         pass
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     """Record which requirement's check failed, so the matrix does not blame the test's other IDs."""
     report = yield
     context = expect_module.current()
+    if call.when == "call" and context is not None and context.failed:
+        _unmask_other_failures(item, report, context.failed)
     if call.when == "call" and report.failed and context is not None and context.failed:
         report.user_properties.append((FAILED_REQUIREMENTS_PROPERTY, ",".join(context.failed)))
     if report.failed and context is not None and context.failure is not None \
@@ -376,6 +422,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "teardown":
         cleanup.attach_stored(report)
     return report
+
+
+def _unmask_other_failures(item: pytest.Item, report: pytest.TestReport, failed: list[str]) -> None:
+    """A known deviation covers its own requirement only: a test xfailed for it that failed a check of
+    another requirement is a failure of that requirement."""
+    if not getattr(report, "wasxfail", None):
+        return
+    state = state_of(item.config)
+    if state is None:
+        return
+    covered = {d.id for d in state.options.profile.deviations_for(list(failed), item.name, item.nodeid)}
+    others = [r for r in failed if r not in covered]
+    if not others:
+        return
+    del report.wasxfail
+    report.outcome = "failed"
+    report.longrepr = (f"{', '.join(others)} failed in a test xfailed only for the known deviation(s) "
+                       f"{', '.join(sorted(covered)) or '(none)'}: a deviation does not hide other requirements\n\n"
+                       + str(report.longrepr))
 
 
 @pytest.hookimpl(trylast=True)

@@ -13,7 +13,6 @@ only see the run's data on a server holding other data.
 from __future__ import annotations
 
 from typing import Any, Callable
-from urllib.parse import quote
 
 import pytest
 
@@ -89,7 +88,7 @@ _LEVEL_REQ = {"study": "QIDO-008", "series": "QIDO-009", "instance": "QIDO-010"}
 @pytest.mark.parametrize("case", SINGLE, ids=_ids(SINGLE))
 def test_single_value_matching(client, truth, expect, case):
     """C.2.2.2.1: exactly the entities whose value equals the key (case-sensitive except PN)."""
-    case.run(client, truth, expect, req=["QIDO-012", _LEVEL_REQ[case.level]])
+    case.run(client, truth, expect, req="QIDO-012", ignored_req=_LEVEL_REQ[case.level])
 
 
 # -- List of UID Matching (C.2.2.2.2): comma-separated in the URL (8.3.4.1 #3) ----------------------------------
@@ -256,7 +255,7 @@ SEQUENCES = [
 @pytest.mark.parametrize("case", SEQUENCES, ids=_ids(SEQUENCES))
 def test_sequence_matching_request_attributes(client, truth, expect, case):
     """Table 10.6.1-5 RequestAttributesSequence keys: a series matches if one item matches (C.2.2.2.6)."""
-    case.run(client, truth, expect, req=["QIDO-039", "QIDO-034", "QIDO-009"])
+    case.run(client, truth, expect, req="QIDO-039", status_req="QIDO-034", ignored_req="QIDO-009")
 
 
 OTHER_IDS = ["VHM-1994", "0001-VIX", "NO-SUCH-OTHER-ID"]
@@ -266,10 +265,13 @@ OTHER_IDS = ["VHM-1994", "0001-VIX", "NO-SUCH-OTHER-ID"]
 @pytest.mark.parametrize("attribute", ["OtherPatientIDsSequence.PatientID", "00101002.00100020"])
 @pytest.mark.parametrize("other_id", OTHER_IDS)
 def test_sequence_matching_other_patient_ids(client, truth, expect, attribute, other_id):
-    """10.6.1.2.1's example key: the second item matches as well as the first; an unknown ID matches nothing."""
+    """10.6.1.2.1's example key: the second item matches as well as the first; an unknown ID matches nothing.
+
+    OtherPatientIDsSequence is an Optional Key: a server that does not support matching on it ignores
+    the value (PS3.4 C.2.2.1.3), so every study returned is conformant too."""
     case = Case("other-ids", "study", lambda t: {attribute: other_id},
                 lambda t, e: any(item["PatientID"] == other_id for item in e["OtherPatientIDsSequence"]))
-    case.run(client, truth, expect, req="QIDO-051")
+    case.run(client, truth, expect, req="QIDO-051", may_ignore=True)
 
 
 # -- multi-valued attributes (C.2.2.3): ModalitiesInStudy ----------------------------------------------------------
@@ -279,7 +281,7 @@ def test_modalities_in_study_matching(client, truth, expect, modality):
     """A study with MR and OT series matches both MR and OT, and its result lists both."""
     case = Case(f"ModalitiesInStudy={modality}", "study", lambda t: {"ModalitiesInStudy": modality},
                 lambda t, e: modality in e["ModalitiesInStudy"])
-    results = case.run(client, truth, expect, req=["QIDO-040", "QIDO-008"])
+    results = case.run(client, truth, expect, req="QIDO-040", ignored_req="QIDO-008")
     for ds in results:
         uid = value(ds, "StudyInstanceUID")
         if truth.is_ours(str(uid)):
@@ -340,9 +342,9 @@ TAG_FORMS = [
          lambda t, e: in_range(e["StudyDate"], "20180101-20200131")),
     Case("00080050-wildcard", "study", lambda t: {"00080050": "ACC2020*"},
          lambda t, e: wildcard_matches("ACC2020*", e["AccessionNumber"])),
-    Case("0020000D-list", "study", lambda t: {"0020000D": [t.studies[1]["StudyInstanceUID"],
-                                                          t.studies[3]["StudyInstanceUID"]]},
-         lambda t, e: e["StudyInstanceUID"] in (t.studies[1]["StudyInstanceUID"], t.studies[3]["StudyInstanceUID"])),
+    # a single UID: naming by tag is QIDO-033's rule; UID lists are QIDO-013's (test_uid_list_matching)
+    Case("0020000D", "study", lambda t: {"0020000D": t.studies[1]["StudyInstanceUID"]},
+         lambda t, e: e["StudyInstanceUID"] == t.studies[1]["StudyInstanceUID"]),
     Case("00080060", "series", lambda t: {"00080060": "US"}, _eq("Modality", lambda t: "US")),
     Case("00080018", "instance", lambda t: {"00080018": t.instance_by_file("wang-ct-001.dcm")["SOPInstanceUID"]},
          lambda t, e: e["file"] == "wang-ct-001.dcm"),
@@ -360,11 +362,6 @@ def _pid_is(fixture_pid: str) -> Pred:
     return lambda t, e: e["PatientID"] == t.ids.patient_id(fixture_pid)
 
 
-def _encoded_name(fixture_pid: str) -> Callable[[Any], str]:
-    """PatientName=<the full multi-group name, UTF-8 percent-encoded>, as a client library sends it."""
-    return lambda t: "PatientName=" + quote(pn_text(t.patient(t.ids.patient_id(fixture_pid))["PatientName"]), safe="")
-
-
 PERCENT = [
     Case("VIX%2A", "study", lambda t: {}, _pid_is("VIX-0001"), raw=lambda t: "PatientName=VIX%2A"),
     Case("ACC2020%2A", "study", lambda t: {}, lambda t, e: e["AccessionNumber"].startswith("ACC2020"),
@@ -375,19 +372,15 @@ PERCENT = [
          raw=lambda t: "ReferringPhysicianName=M%C3%BCller%5EHans"),
     Case("M%c3%bcller%5eHans", "study", lambda t: {}, _pid_is("DOE-0002"),  # RFC 3986 2.1: hex digits any case
          raw=lambda t: "ReferringPhysicianName=M%c3%bcller%5eHans"),
-    Case("ISO_IR-192-name", "study", lambda t: {}, _pid_is("JP-0004"), raw=_encoded_name("JP-0004")),
-    Case("ISO-2022-IR-87-name", "study", lambda t: {}, _pid_is("JP-0005"), raw=_encoded_name("JP-0005")),
-    Case("GB18030-name", "study", lambda t: {}, _pid_is("CN-0006"), raw=_encoded_name("CN-0006")),
+    # (no whole multi-group name A=I=P as a key: PS3.4 C.2.2.2.1.1 note, such a key "may give unexpected
+    # results if the SCP does not support matching on separate components")
 ]
 
 
 @pytest.mark.requirement("QIDO-041", "QIDO-012", "QIDO-014")
 @pytest.mark.parametrize("case", PERCENT, ids=_ids(PERCENT))
 def test_percent_encoded_values(client, truth, expect, case):
-    """8.3.4.1 #5: values are percent-encoded (non-ASCII as UTF-8); the decoded value is what is matched.
-
-    The whole multi-group name (Alphabetic=Ideographic=Phonetic) matches its stored value literally,
-    whatever the Specific Character Set it was stored in (ISO_IR 192, ISO 2022 IR 87, GB18030)."""
+    """8.3.4.1 #5: values are percent-encoded (non-ASCII as UTF-8); the decoded value is what is matched."""
     case.run(client, truth, expect, req="QIDO-041")
 
 

@@ -74,6 +74,29 @@ def test_stow_sends_every_instance_once(client, expect, peer, truth, level):
                     expected=f"{len(instances)} in all (each instance once)", actual=f"parts per request: {parts}")
 
 
+@pytest.mark.requirement("SRV-019")
+def test_stow_of_mixed_resources_sends_every_instance_once(client, expect, peer, truth):
+    """Seed: Resources is a list of "patients, studies, series and/or instances": a study, a series of another
+    study and an instance of a third, in one call, all reach the remote server, each once."""
+    study = truth.studies_of_patient(truth.ids.patient_id("JP-0005"))[0]
+    series = truth.series_by_key("vix-sc-rgb")
+    inst = truth.instance_by_file("yamada-cr-001.dcm")
+    resources = [orthanc_id(study["PatientID"], study["StudyInstanceUID"]),
+                 orthanc_id(series["PatientID"], series["StudyInstanceUID"], series["SeriesInstanceUID"]),
+                 instance_id(inst)]
+    instances = (truth.instances_in_study(study["StudyInstanceUID"])
+                 + truth.instances_in_series(series["SeriesInstanceUID"]) + [inst])
+    response, sent = _stow(client, peer, {"Resources": resources})
+    expect.status(response, (200, 201, 204))
+    expect.same_set(_on_peer(peer, instances), [i["SOPInstanceUID"] for i in instances], response=response,
+                    what="instances of the study, the series and the instance that the remote server holds")
+    if peer.recording:
+        parts = [e.get("Parts") for e in sent]
+        expect.that(sum(p or 0 for p in parts) == len(instances), response=response,
+                    what="multipart parts in the STOW-RS requests the remote server received",
+                    expected=f"{len(instances)} in all (each instance once)", actual=f"parts per request: {parts}")
+
+
 def _expected_requests(sizes: list[int], max_instances: int, max_mb: int) -> tuple[int, int | None, str]:
     """(least, exact or None, why) number of STOW-RS requests the limits imply for instances of ``sizes``."""
     n = len(sizes)

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from dicomweb_conformance.checks.multipart import expect_multipart
+from dicomweb_conformance.checks.qido import warning_texts
 from dicomweb_conformance.checks.wado import instance_path, series_path, study_path
 
 _PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF"}
@@ -262,3 +263,39 @@ def test_rendering_an_instance_that_does_not_exist_is_404(client, truth, expect,
     inst["SOPInstanceUID"] = f"{truth.uid_root}.999.21"
     response = client.get(f"{instance_path(inst)}/{resource}", headers={"Accept": "image/jpeg"})
     expect.status(response, 404)
+
+
+# -- annotation (8.3.5.1.1) ----------------------------------------------------------------------------------
+_ANNOTATION_WARNING = "The following annotation values are not supported:"
+
+
+@pytest.mark.requirement("WADO-048")
+@pytest.mark.parametrize("value", ["", "patient,", "pat ient", "2patient"],
+                         ids=["no-value", "empty-member", "space", "leading-digit"])
+def test_annotation_without_keywords_is_400(client, truth, expect, value):
+    """8.3.5.1.1: "If any of the parameter values are not keywords, or there are no parameter values, the origin
+    server shall return a 400 (Bad Request)"."""
+    inst = truth.instance_by_file("doe-mr-t2-001.dcm")
+    response = client.get(f"{instance_path(inst)}/rendered", params={"annotation": value},
+                          headers={"Accept": "image/jpeg"})
+    expect.status(response, 400)
+
+
+@pytest.mark.requirement("WADO-049")
+@pytest.mark.parametrize("values", ["xconformanceunknown", "patient,technique"])
+def test_unsupported_annotation_values_are_ignored_and_named(client, truth, expect, values):
+    """8.3.5.1.1: unsupported values are ignored (the image is rendered) and a Warning: 299 names them; the
+    standard's own keywords (patient, technique) may be supported (then burned in) or named likewise."""
+    inst = truth.instance_by_file("doe-mr-t2-001.dcm")
+    response = client.get(f"{instance_path(inst)}/rendered", params={"annotation": values},
+                          headers={"Accept": "image/jpeg"})
+    expect.status(response, 200)
+    _decode(expect, response, "image/jpeg")
+    warned = " ".join(t for t in warning_texts(response) if _ANNOTATION_WARNING in t)
+    named = {v.strip() for v in warned.split(_ANNOTATION_WARNING, 1)[-1].split(",")} if warned else set()
+    for value in values.split(","):
+        if value in ("patient", "technique"):
+            continue  # may be supported: nothing the suite can observe in the burned-in image
+        expect.that(value in named, what="Warning header field", response=response,
+                    expected=f'299 <service>: "{_ANNOTATION_WARNING} {value}"',
+                    actual=response.headers.get("Warning", "(absent)"))

@@ -56,7 +56,19 @@ def _strip_accept_transfer_syntax(environ: dict[str, Any]) -> None:
         environ["HTTP_ACCEPT"] = re.sub(r";\s*transfer-syntax=[^,;]*", "", accept)
 
 
+def _no_uid_lists(environ: dict[str, Any]) -> None:
+    """A server without List of UID Matching: a comma-separated UID list is one (unknown) UID value."""
+    pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    environ["QUERY_STRING"] = urlencode([(k, "0.0" if ("UID" in k or k.startswith("0020")) and "," in v else v)
+                                         for k, v in pairs])
+
+
 # -- response rewriting ----------------------------------------------------------------------------
+def _not_served(resp: Response, req: Request) -> Response:
+    """A resource this (partial) server does not implement: 404 whatever was asked."""
+    return Response(b"Not Found: this server does not implement the resource\n", status=404,
+                    content_type="text/plain")
+
 def _status(old: int, new: int, body: bytes | None = None) -> Callable[[Response, Request], Response]:
     def rewrite(resp: Response, req: Request) -> Response:
         if resp.status_code == old:
@@ -279,6 +291,14 @@ _FAULT_LIST = [
           response=_json_rewrite(_drop_item_tag("00081199", "00081190"))),
     Fault("stow-wrong-media-accepted", "stow", "answer 200 to an unsupported request media type",
           response=_status(415, 200, b"{}")),
+    # a partial server: capabilities switched off altogether
+    Fault("qido-no-uid-list", "qido", "no List of UID Matching (a UID list matches nothing)",
+          request=_no_uid_lists),
+    Fault("no-metadata", "metadata", "no metadata resources (404)", response=_not_served),
+    Fault("no-frames", "frames", "no frames resources (404)", response=_not_served),
+    Fault("no-rendered", "rendered", "no rendered resources (404)", response=_not_served),
+    Fault("no-thumbnail", "thumbnail", "no thumbnail resources (404)", response=_not_served),
+    Fault("no-wado-uri", "uri", "no WADO-URI service (404)", response=_not_served),
     # HTTP
     Fault("http-405-no-allow", "any", "omit Allow from 405 answers", response=_drop_header("Allow")),
     Fault("http-error-no-content-type", "any", "send error answers without Content-Type",

@@ -72,18 +72,28 @@ def test_section_urls():
 
 
 def test_profiles_claims_and_deviations():
-    profile = parse_profile({"claims": ["qido", "wado-rs"], "unsupported_features": ["wado-rs"],
+    profile = parse_profile({"claims": ["wado-thumbnail", "qido-fuzzy"], "unsupported_features": ["qido-fuzzy",
+                                                                                                  "qido-xml"],
                              "known_deviations": [{"id": "QIDO-004", "reason": "r", "tests": "test_a*"}]},
                             name="x", source="x.toml")
-    assert profile.claims_feature("qido") and not profile.claims_feature("wado-rs")
-    assert not profile.claims_feature("stow")
+    assert profile.claims_feature("wado-thumbnail") and not profile.claims_feature("qido-fuzzy")
+    assert not profile.claims_feature("wado-uri") and not profile.claims_feature("wado-uri-window")
+    # mandatory features are always claimed: a SHALL cannot be disclaimed
+    assert profile.claims_feature("stow") and profile.claims_feature("qido-xml")
+    assert profile.disclaimed_mandatory == ["qido-xml"]
+    generic = load_profile("generic")
+    assert generic.claims_feature("wado-metadata") and not generic.claims_feature("wado-thumbnail")
+    assert not generic.claims_feature("servers") and not generic.claims_feature("wado-uri-region")
+    # a known deviation must select its tests
+    with pytest.raises(ProfileError, match="tests must be a glob"):
+        parse_profile({"known_deviations": [{"id": "QIDO-004", "reason": "r"}]}, name="x", source="x.toml")
     assert profile.deviations_for(["QIDO-004"], "test_abc", "m.py::test_abc")
     assert not profile.deviations_for(["QIDO-004"], "test_b", "m.py::test_b")
     assert load_profile("mock").claims_feature("qido-fuzzy")
     with pytest.raises(ProfileError, match="unknown key"):
         parse_profile({"claim": []}, name="x", source="x.toml")
     with pytest.raises(ProfileError, match="reason"):
-        parse_profile({"known_deviations": [{"id": "QIDO-004"}]}, name="x", source="x.toml")
+        parse_profile({"known_deviations": [{"id": "QIDO-004", "tests": "test_a"}]}, name="x", source="x.toml")
     with pytest.raises(ProfileError, match="unknown feature"):
         parse_profile({"unsupported_features": ["qidoo"]}, name="x", source="x.toml").check_against(load_catalogue())
 
@@ -283,11 +293,11 @@ def test_deviating(client, expect):
 def test_fixed_deviation(client, expect):
     expect.status(client.get("studies", headers={"Accept": "application/dicom+json"}), (200, 204))
 
-@pytest.mark.requirement("QIDO-003")
+@pytest.mark.requirement("WADO-021")
 def test_fuzzy():
     pass
 
-@pytest.mark.requirement("QIDO-037")
+@pytest.mark.requirement("QIDO-044")
 def test_should_level():
     pass
 
@@ -297,9 +307,9 @@ def test_stores():
 '''
 VENDOR_PROFILE = '''
 name = "vendor"
-unsupported_features = ["qido-xml"]
+unsupported_features = ["wado-thumbnail"]
 known_deviations = [
-  { id = "QIDO-004", reason = "answers 204 where 200 is due" },
+  { id = "QIDO-004", reason = "answers 204 where 200 is due", tests = "test_deviating" },
   { id = "QIDO-005", reason = "was broken once", tests = "test_fixed*" },
 ]
 '''
@@ -369,7 +379,7 @@ def test_profile_skips_xfails_and_matrix(pytester, mock_url):
     result.assert_outcomes(passed=1, failed=1, xfailed=1, skipped=3)
     result.stdout.fnmatch_lines_random([
         "*XPASS(strict)*known deviation QIDO-005 (profile vendor): was broken once*",
-        "*not claimed by profile vendor: qido-xml*",
+        "*not claimed by profile vendor: wado-thumbnail*",
         "*SHOULD-level check: run with --level should*",
         "*not run in --preloaded mode*",
         "*SHALL*requirements: 1 passed, 1 failed, 1 xfail (known deviation), 2 skipped*",
@@ -386,7 +396,7 @@ def test_profile_skips_xfails_and_matrix(pytester, mock_url):
         "  QIDO-005  no longer deviates: known deviation QIDO-005 (profile vendor): was broken once",
         "Known deviations that no longer deviate (1): remove them from the profile",
         "  suite/test_inner.py::test_fixed_deviation: known deviation QIDO-005 (profile vendor): was broken once"]
-    assert outcomes["QIDO-003"] == "skipped (not claimed by profile vendor: qido-xml)"
+    assert outcomes["WADO-021"] == "skipped (not claimed by profile vendor: wado-thumbnail)"
     assert outcomes["WADO-001"] == "not tested (no test yet)"
     assert (pytester.path / "rep" / "conformance-matrix.html").is_file()
     assert (pytester.path / "rep" / "junit.xml").is_file()
@@ -521,3 +531,12 @@ def test_no_option_collides_with_pytest(pytester):
 
     for opt in OPTIONS:
         assert f"[env {opt.env}]" in text, opt.env
+
+
+def test_every_catalogue_feature_is_declared_mandatory_or_optional():
+    from dicomweb_conformance.features import FEATURES, MANDATORY, feature_table
+    catalogue = load_catalogue()
+    assert catalogue.features <= set(FEATURES), sorted(catalogue.features - set(FEATURES))
+    assert {"qido", "qido-xml", "stow-xml", "wado-metadata", "frames", "wado-rendered"} <= MANDATORY
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert feature_table() in readme, "README's feature table is out of date: python -m dicomweb_conformance.features"

@@ -31,10 +31,10 @@ AREAS = {
              "conformance/test_qido_params.py", "conformance/test_qido_media.py"],
     "model": ["conformance/test_model.py", "conformance/test_model_xml.py"],
     "retrieve": ["conformance/test_wado_retrieve.py"],
-    "metadata": ["conformance/test_wado_metadata.py"],
-    "frames": ["conformance/test_wado_frames.py"],
-    "rendered": ["conformance/test_wado_rendered.py"],
-    "uri": ["conformance/test_wado_uri.py", "conformance/test_wado_uri_rendered.py"],
+    "metadata": ["conformance/test_wado_metadata.py", "conformance/test_resources.py"],
+    "frames": ["conformance/test_wado_frames.py", "conformance/test_resources.py"],
+    "rendered": ["conformance/test_wado_rendered.py", "conformance/test_resources.py"],
+    "uri": ["conformance/test_wado_uri.py", "conformance/test_wado_uri_rendered.py", "conformance/test_resources.py"],
     "stow": ["conformance/test_stow.py"],
     "http": ["conformance/test_http.py"],
 }
@@ -80,6 +80,12 @@ KILLS: dict[str, tuple[str, set[str], str]] = {
     "stow-conflict-as-200": ("stow", {"STOW-005"}, "uri"),
     "stow-no-retrieve-url": ("stow", {"STOW-003"}, "uri"),
     "stow-wrong-media-accepted": ("stow", {"STOW-006"}, "uri"),
+    "qido-no-uid-list": ("qido", {"QIDO-013"}, "uri"),
+    "no-metadata": ("metadata", {"WADO-009"}, "uri"),
+    "no-frames": ("frames", {"WADO-012"}, "uri"),
+    "no-rendered": ("rendered", {"WADO-015"}, "uri"),
+    "no-thumbnail": ("rendered", {"WADO-021", "WADO-022", "WADO-043", "WADO-044"}, "uri"),
+    "no-wado-uri": ("uri", {"URI-001"}, "qido"),
     "http-405-no-allow": ("http", {"HTTP-013"}, "qido"),
     "http-error-no-content-type": ("http", {"HTTP-005", "HTTP-013"}, "uri"),
 }
@@ -92,7 +98,7 @@ def test_every_fault_has_a_kill_expectation():
 def _run_suite(url: str, files: list[str], reports: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DICOMWEB_", "PYTEST_XDIST"))}
     cmd = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-           "--dicomweb-url", url, "--reports-dir", str(reports), "-o", "addopts="]
+           "--dicomweb-url", url, "--target-profile", "mock", "--strict", "--reports-dir", str(reports), "-o", "addopts="]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     results = reports / "conformance-results.json"
     assert results.exists(), f"the suite wrote no results (exit {done.returncode}):\n{done.stdout[-3000:]}"

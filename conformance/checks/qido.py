@@ -22,9 +22,10 @@ from urllib.parse import unquote
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
 from .. import expect
+from ..preconditions import owned_datasets, search_scope
 
 __all__ = ["JSON", "XML", "LEVEL_KEY", "LEVEL_PATH", "tag", "values", "value", "keys_of", "pn_text",
-           "scope", "search", "results_of", "expect_no_match", "wildcard_matches", "tm_seconds", "parse_range", "in_range",
+           "scope", "scoped", "search", "results_of", "expect_no_match", "wildcard_matches", "tm_seconds", "parse_range", "in_range",
            "datetime_in_range", "warning_texts", "remaining_warning", "merged_entries", "Case"]
 
 JSON = "application/dicom+json"
@@ -73,9 +74,19 @@ def pn_text(name: dict[str, str] | None) -> str:
     return "=".join(groups).rstrip("=")
 
 
-def scope(truth: Any) -> dict[str, list[str]]:
-    """A List of UID matching key naming every study of the run (keeps searches to the run's data)."""
-    return {"StudyInstanceUID": [s["StudyInstanceUID"] for s in truth.studies]}
+def scope(truth: Any) -> dict[str, Any]:
+    """Query parameters keeping a search to the run's data, whatever matching the target supports.
+
+    A List of UID Matching key naming the run's studies; on a server that does not match UID lists,
+    the run's PatientID suffix with a wild card; else nothing, and :func:`search` keeps only the
+    run's own results (see :mod:`conformance.preconditions`).
+    """
+    return search_scope(truth)
+
+
+def scoped(truth: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` plus the scoping keys it does not set itself."""
+    return {**{k: v for k, v in scope(truth).items() if k not in params}, **params}
 
 
 def scoped_last(params: Any) -> Any:
@@ -139,7 +150,7 @@ def search(client: Any, path: str, params: Any = None, *, req: Req, headers: dic
     test comes first in the request line."""
     params = scoped_last(params)
     response = client.get(path, params=params, headers={"Accept": JSON, **(headers or {})})
-    return response, results_of(response, req=req, expect_matches=expect_matches)
+    return response, owned_datasets(results_of(response, req=req, expect_matches=expect_matches))
 
 
 def results_of(response: Any, *, req: Req, expect_matches: bool | None = None) -> list[dict[str, Any]]:
@@ -275,8 +286,18 @@ class Case:
     path: Callable[[Any], str] | None = None
     raw: Callable[[Any], str] | None = None  # a hand-encoded query string, sent verbatim before ``params``
 
-    def run(self, client: Any, truth: Any, expect: Any, *, req: Any) -> list[dict]:
-        """Search, then compare the results with the oracle's; returns the results."""
+    def run(self, client: Any, truth: Any, expect: Any, *, req: Any, status_req: Any = None,
+            ignored_req: Any = None, may_ignore: bool = False) -> list[dict]:
+        """Search, then compare the results with the oracle's; returns the results.
+
+        ``req``: the matching rule the comparison checks; ``status_req``: the one the search's status
+        checks (default ``req``); ``ignored_req``: the one a server breaks when it ignores the key
+        (every entity returned although the oracle expects fewer), e.g. the matching key table of
+        10.6.1.2.3 -- so that one failure is reported under the requirement it breaks.  ``may_ignore``:
+        the key is an Optional Key, which a server that does not support matching on it ignores
+        (PS3.4 C.2.2.1.3: "the value specified to be matched for the Optional Key is ignored"); every
+        entity returned is then conformant.
+        """
         params = self.params(truth)
         raw = self.raw(truth) if self.raw is not None else ""
         names = list(params) + [unquote(p.split("=", 1)[0]) for p in raw.split("&") if p]
@@ -287,10 +308,16 @@ class Case:
             entries = [e for e in entries if e["StudyInstanceUID"] == segments[1]]
             if len(segments) > 3 and segments[2] == "series":
                 entries = [e for e in entries if e["SeriesInstanceUID"] == segments[3]]
-        else:
+        unscoped = False
+        if self.path is None:
             path = LEVEL_PATH[self.level]
             if not any(_field_of(n) == "StudyInstanceUID" for n in names):
-                params = {**params, **scope(truth)}
+                own = set(map(_field_of, names))
+                scoping = scope(truth)
+                # a key of the case replaces the scoping key of the same attribute (e.g. PatientID=*):
+                # the results may then hold other data of the target, which is not the run's to judge
+                unscoped = not scoping or any(_field_of(k) in own for k in scoping)
+                params = {**params, **{k: v for k, v in scoping.items() if _field_of(k) not in own}}  # scope last
         if raw:
             path += "?" + raw
         fields = [f for f in map(_field_of, names) if f != "StudyInstanceUID"]
@@ -301,9 +328,19 @@ class Case:
                 expected.append(entry[key])
             elif any(f in entry and _empty(entry[f]) for f in fields):
                 maybe.append(entry[key])
-        response, results = search(client, path, params, req=req, expect_matches=True if expected else None)
+        response, results = search(client, path, params, req=status_req or req,
+                                   expect_matches=True if expected else None)
         found = keys_of(results, self.level)
+        if unscoped:
+            found = [k for k in found if truth.is_ours(k)]
         query = describe_query(raw, params)
+        everything = {entry[key] for entry in entries}
+        if may_ignore and set(found) == everything:
+            return results
+        if ignored_req and len(expected) < len(everything) and set(found) == everything:
+            expect.fail(req=ignored_req, what=f"{key}s matched by {query}", response=response,
+                        expected=f"{len(expected)} of the {len(everything)} entities",
+                        actual=f"all {len(everything)}: the key was ignored (not supported as a matching key)")
         optional = f" (entities with an empty value, which may match or not: {len(maybe)})" if maybe else ""
         expect.same_set([k for k in found if k not in maybe], expected, req=req,
                         what=f"{key}s matched by {query}{optional}", response=response,

@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["EXPLICIT_VR_LE", "IMPLICIT_VR_LE", "EXPLICIT_VR_BE", "LOSSLESS_SYNTAXES", "LOSSY_SYNTAXES",
            "STORED_MEDIA_TYPES", "study_path", "series_path", "instance_path", "sha256", "read_part10",
            "pixel_frames", "frame_matches_stored", "native_problem", "decoded_native_frames", "instance_pixel_problem",
-           "LOSSY_MAX_ABS_DIFF", "element_at"]
+           "LOSSY_MAX_ABS_DIFF", "LOSSY_MAX_MEAN_DIFF", "element_at", "lossy_only_refusal"]
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
@@ -35,6 +35,13 @@ STORED_MEDIA_TYPES = {"1.2.840.10008.1.2.5": "image/dicom-rle", "1.2.840.10008.1
 LOSSY_MAX_ABS_DIFF = 4
 #: Largest mean absolute difference accepted for the same comparison.
 LOSSY_MAX_MEAN_DIFF = 0.5
+
+
+def lossy_only_refusal(response: Any, instance: dict[str, Any]) -> bool:
+    """A 406 for native (octet-stream) pixels of an instance stored lossy: conformant (PS3.18-2019a 8.7.3.3:
+    the default media type is returned "unless the origin server has only access to the pixel data in lossy
+    compressed form"; 8.7.3.2 the same for the default Transfer Syntax)."""
+    return response.status_code == 406 and bool(instance.get("lossy"))
 
 
 def study_path(entry: dict[str, Any]) -> str:

@@ -497,3 +497,18 @@ def thumbnail(ds: Dataset, media_type: str = "image/jpeg",
     params = RenderParams(media_type=media_type, viewport=(box[0], box[1], None, None, None, None),
                           frame=frame)
     return render(ds, params)
+
+
+_ANNOTATION_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def parse_annotations(raw_values: list[str], present: bool) -> list[str]:
+    """The ``annotation`` values of a rendered request (PS3.18 8.3.5.1.1), all unsupported: the
+    mock burns in no annotation.  Present with no value, or a value that is no keyword: 400."""
+    if not present:
+        return []
+    values = [v.strip() for raw in raw_values for v in raw.split(",")]
+    bad = [v for v in values if not _ANNOTATION_KEYWORD.match(v)]
+    if not values or bad:
+        raise RenderError(f"annotation values must be keywords (patient, technique): {bad or 'no value'}")
+    return list(dict.fromkeys(values))

@@ -40,6 +40,7 @@ _JSON = Offer(media_type="application/dicom+json")
 _PLAIN_JSON = Offer(media_type="application/json")
 _XML = Offer(media_type="multipart/related", part_type="application/dicom+xml")
 _RETRIEVE_URL = "00081190"
+_INSTANCE_AVAILABILITY = "00080056"
 
 
 def _project(match: dict[str, Any], keep: set[str] | None, levels: frozenset[str]) -> dict[str, Any]:
@@ -131,6 +132,9 @@ def _search(state: AppState, request: Request, resource: str, study: str | None 
     rows = []
     for match in result.matches:
         match[_RETRIEVE_URL] = _retrieve_url(base, query.level, match)
+        if query.level in ("study", "instance") and not (match.get(_INSTANCE_AVAILABILITY) or {}).get("Value"):
+            # tables 10.6.3-3/5: "Shall be present if known": everything the mock stores is on line
+            match[_INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
         row = _project(match, keep, levels)
         if keep is not None and query.private_creators:
             row.update({k: match[k] for k in _private_keys(match, requested, query.private_creators)})

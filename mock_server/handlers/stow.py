@@ -176,6 +176,12 @@ def _render(request: Request, offer: Offer, outcome: StowOutcome, module: dict[s
         response = multipart_response([part], "application/dicom+xml", status=status)
     else:
         response = Response(encode_module(module, offer.media_type), status=status, content_type=offer.media_type)
+    if outcome.referenced:
+        # Table 10.5.3-2: Location and Content-Location "Shall be present if a new resource was created": the
+        # study the instances were stored in (the Retrieve URL of the module), else the first stored instance
+        created = (module["00081190"].get("Value") or [outcome.referenced[0]["00081190"]["Value"][0]])[0]
+        response.headers["Location"] = created
+        response.headers["Content-Location"] = created
     for reason in outcome.reasons:
         _log.warning("STOW-RS: %s", reason)
     for reason in outcome.reasons[:MAX_WARNINGS]:

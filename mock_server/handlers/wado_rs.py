@@ -28,7 +28,7 @@ from ..leniency import accept_required
 from ..store.base import InstanceRecord
 from ..urls import dicomweb_base
 from ..state import AppState
-from .common import located, multipart_response
+from .common import located, multipart_response, warning_value
 
 #: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
 #: Endian "shall not be used with Web Services" (PS3.18 8.7.3), even though the
@@ -277,16 +277,21 @@ def retrieve_rendered(state: AppState, request: Request, study: str, series: str
     multipart_offers = [Offer(media_type="multipart/related", part_type=o.media_type) for o in _RENDERED]
     choice = _negotiate(request, _RENDERED + multipart_offers, default=_RENDERED[0], state=state)
     media = choice.offer.part_type or choice.offer.media_type
+    unsupported = rendering.parse_annotations(request.args.getlist("annotation"), "annotation" in request.args)
     records = _images(state, study, series, instance)
     images = _render_all(state, records, lambda r: _render_params(request, media, frames, r))
     if len(images) == 1 and choice.offer.media_type != "multipart/related":
-        return located(Response(images[0][2], content_type=media), request, state.settings)
-    # Fix: parts name the rendered resource they represent (PS3.18 8.6.1.2 table 8.6.1-1).
-    base = dicomweb_base(request, state.settings)
-    parts = [Part(content_type=media, body=img, length=len(img),
-                  content_location=_instance_url(base, r) + (f"/frames/{n}" if frames else "") + "/rendered")
-             for r, n, img in images]
-    return multipart_response(parts, media)
+        response = located(Response(images[0][2], content_type=media), request, state.settings)
+    else:
+        base = dicomweb_base(request, state.settings)  # parts name the rendered resource (table 8.6.1-1)
+        parts = [Part(content_type=media, body=img, length=len(img),
+                      content_location=_instance_url(base, r) + (f"/frames/{n}" if frames else "") + "/rendered")
+                 for r, n, img in images]
+        response = multipart_response(parts, media)
+    if unsupported:  # 8.3.5.1.1: unsupported values are ignored and named in a 299 warning
+        response.headers.add("Warning", warning_value(
+            request.host, f"The following annotation values are not supported: {','.join(unsupported)}"))
+    return response
 
 
 def retrieve_thumbnail(state: AppState, request: Request, study: str, series: str | None = None,

@@ -138,7 +138,7 @@ def _native_slice(ds: Dataset, data: bytes, n: int) -> bytes:
 def _pixel_bytes(ds: Dataset) -> bytes:
     value = ds["PixelData"].value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value) if isinstance(value, memoryview) else value
+        return value if isinstance(value, bytes) else bytes(value)
     raise FrameError("the stored Pixel Data is not held in memory", 500)
 
 

@@ -24,7 +24,7 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from werkzeug.datastructures import Headers
 
@@ -269,7 +269,7 @@ class ReceivedPart:
         self._buffer: bytearray | None = bytearray()
         self._file: BinaryIO | None = None
         self._path: str | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- filling (used by iter_multipart)
     def _write(self, data: bytes | bytearray) -> None:

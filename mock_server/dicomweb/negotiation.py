@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import HttpError
 from .media_types import (
@@ -304,8 +305,8 @@ def _specificity(rng: MediaRange, offer: Offer, ts_key: str | None,
 
 def _rank(ranges: Sequence[MediaRange], offers: Sequence[Offer], default: Offer | None, source: str) -> list[Choice]:
     """All (offer, transfer syntax) candidates with q > 0, best first."""
-    scored: list[tuple[tuple, Choice]] = []
-    families: set[tuple] = set()
+    scored: list[tuple[tuple[Any, ...], Choice]] = []
+    families: set[tuple[Any, ...]] = set()
     known_params = frozenset(name for o in offers for name, _ in o.params)
     for idx, offer in enumerate(offers):
         # "default" and "*" requests go to the first offer of a family (several
@@ -339,7 +340,7 @@ def _rank(ranges: Sequence[MediaRange], offers: Sequence[Offer], default: Offer 
             scored.append((sort_key, Choice(offer, key, q, rng, source)))
     scored.sort(key=lambda item: item[0])
     result: list[Choice] = []
-    seen: set[tuple] = set()
+    seen: set[tuple[Any, ...]] = set()
     for _, choice in scored:
         ident = (choice.offer.family, choice.transfer_syntax)
         if ident not in seen:

@@ -34,15 +34,15 @@ def pixel_data_problem(ds: Dataset, size: int) -> str | None:
     None when it can, or when it is not checked."""
     if _PIXEL_DATA not in ds or size > CHECKED_INSTANCE_MAX:
         return None
-    frame = 0
+    decoded = 0
     try:
-        for frame, _ in enumerate(decode_frames(ds), start=1):
-            pass
+        for _ in decode_frames(ds):
+            decoded += 1
     except TranscodeError as exc:
         if not isinstance(exc, UndecodablePixelData):  # no decoder installed: conversions get 406 anyway
             return None
         detail = " ".join(str(exc.__cause__ or exc).split())  # decoders report on several lines
-        return f"frame {frame + 1} of the Pixel Data cannot be decoded: {detail}"
+        return f"frame {decoded + 1} of the Pixel Data cannot be decoded: {detail}"
     return None
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Any, Iterable
 
 from pydicom.datadict import dictionary_VR, get_private_entry, keyword_for_tag, tag_for_keyword
 
@@ -198,7 +198,7 @@ def _creator_key(path: tuple[int, ...], i: int) -> tuple[tuple[int, ...], int]:
     return path[:i], (tag & 0xFFFF0000) | ((tag >> 8) & 0xFF)
 
 
-def _resolve(name: str, path: tuple[int, ...], creators: dict) -> tuple[str, tuple[str | None, ...]]:
+def _resolve(name: str, path: tuple[int, ...], creators: dict[tuple[tuple[int, ...], int], str]) -> tuple[str, tuple[str | None, ...]]:
     """VR of the last tag and creators per tag; checks sequences and private creators."""
     owners: list[str | None] = []
     vr = ""
@@ -254,7 +254,7 @@ def _check_single(name: str, vr: str, value: str) -> None:
         fail(f"matching on VR {vr} is not supported; use includefield to return it")
 
 
-def _classify(name: str, vr: str, value: str) -> dict:
+def _classify(name: str, vr: str, value: str) -> dict[str, Any]:
     """Matching type and parsed parts of a value (PS3.4 C.2.2.2)."""
     if value == "":
         return {"kind": "universal"}

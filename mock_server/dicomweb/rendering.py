@@ -268,7 +268,7 @@ def parse_wado_uri_render_args(args: Mapping[str, Any], media_type: str = "image
     window = None
     if get["windowCenter"] is not None:
         window = (_decimal(get["windowCenter"], "windowCenter"),
-                  _decimal(get["windowWidth"], "windowWidth"), "linear")
+                  _decimal(get["windowWidth"] or "", "windowWidth"), "linear")
     return RenderParams(
         media_type=media_type,
         quality=_quality(get["imageQuality"]),
@@ -405,7 +405,8 @@ def _grayscale(arr: np.ndarray, ds: Dataset, n: int, photometric: str, params: R
 def _to_8_bits(arr: np.ndarray, bits: int) -> np.ndarray:
     if bits > 8:
         arr = arr.astype(np.uint32) >> (bits - 8)
-    return np.clip(arr, 0, 255).astype(np.uint8)
+    clipped: np.ndarray = np.clip(arr, 0, 255).astype(np.uint8)
+    return clipped
 
 
 def _frame_image(ds: Dataset, n: int, params: RenderParams) -> Image.Image:

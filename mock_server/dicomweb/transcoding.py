@@ -42,7 +42,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.filewriter import dcmwrite
 from pydicom.multival import MultiValue
-from pydicom.pixels import get_decoder, get_encoder, pack_bits
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.encoders.base import get_encoder
+from pydicom.pixels.utils import pack_bits
 from pydicom.pixels.encoders.base import ENCODING_PROFILES
 from pydicom.uid import UID
 
@@ -358,7 +360,7 @@ def transcode(ds: Dataset, target_ts: str) -> Dataset:
     if reason:
         raise TranscodeError(reason)
     new = _copy_without_pixel_data(ds)
-    new.file_meta.TransferSyntaxUID = target_ts
+    new.file_meta.TransferSyntaxUID = UID(target_ts)
     if "PixelData" not in ds:
         return new
     pixel_elem = ds.get_item(_PIXEL_DATA)
@@ -409,7 +411,7 @@ def write_part10_to(fileobj: BinaryIO, ds: Dataset, ts: str | None = None) -> No
     """
     if ts is None or (ts == transfer_syntax_of(ds) and ts != EXPLICIT_VR_BE):
         out = _copy_without_pixel_data(ds)
-        out.file_meta.TransferSyntaxUID = transfer_syntax_of(ds)
+        out.file_meta.TransferSyntaxUID = UID(transfer_syntax_of(ds))
         if "PixelData" in ds:
             out[_PIXEL_DATA] = _copy_element(ds.get_item(_PIXEL_DATA))
     else:

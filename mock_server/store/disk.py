@@ -152,7 +152,7 @@ class DiskStore:
         self.index = SqliteIndex(self.root / "index.sqlite")
         self.max_instance_size = max_instance_size
         #: Removes a temporary store's directory (at close, or at exit of the process that made it).
-        self._remove_tmp: weakref.finalize | None = None
+        self._remove_tmp: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
         self._made_dirs: set[Path] = set()
         self._last_sweep = 0.0
@@ -437,7 +437,7 @@ class DiskStore:
                 shutil.rmtree(directory, ignore_errors=True)
                 directory.mkdir(parents=True, exist_ok=True)
             self._made_dirs.clear()
-            return sum(1 for f in files if self.add(f, check_pixels=False))
+            return sum(1 for f in files if self.add(f, check_pixels=False) is not None)
 
     def load(self, files: Iterable[str | Path]) -> int:
         """Store the files whose SOP Instance UID is not stored yet (start-up seeding)."""

@@ -131,7 +131,7 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
     for filt in filters:
         uids = _uid_values(filt)
         column = columns.get(filt.path[0]) if uids is not None else None
-        if column is not None:
+        if column is not None and uids is not None:
             clauses.append(f"{column} IN ({','.join('?' * len(uids))})")
             params.extend(uids)
             continue

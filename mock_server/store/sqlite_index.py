@@ -224,7 +224,7 @@ class SqliteIndex:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        return path
+        return str(path) if path is not None else None
 
     def clear(self) -> None:
         conn = self.connection()

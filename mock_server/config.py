@@ -230,7 +230,7 @@ def parse_remote_server(name: str, raw: Any, key: str) -> RemoteServer:
             for h, v in headers.items():
                 _expect(v, str, f"{key}.HttpHeaders.{h}")
                 problem = http_header_problem(h, v)
-                if problem:  # Fix: such a header made every call to the server fail with a 502
+                if problem:  # refused at start-up: it would make every call to the server fail
                     raise ConfigError(f"configuration key {key + '.HttpHeaders'!r}: {problem}")
             server.http_headers = dict(headers)
         if "Timeout" in raw:

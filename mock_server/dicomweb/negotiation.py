@@ -175,10 +175,6 @@ class Choice:
     def part_type(self) -> str | None:
         return self.offer.part_type
 
-    @property
-    def is_multipart(self) -> bool:
-        return self.offer.media_type.startswith("multipart/")
-
     def resolve_transfer_syntax(self, stored: str | None = None) -> str | None:
         """The Transfer Syntax to encode in: explicit UID as is; for ``"*"`` the
         ``stored`` one if the offer lists it; otherwise the offer default."""

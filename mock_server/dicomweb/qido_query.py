@@ -124,18 +124,6 @@ class QidoQuery:
     #: Why each unsupported parameter was ignored (PS3.18 8.3: "shall ignore", may warn).
     ignored: list[str] = field(default_factory=list)
 
-    def leaf_filters(self) -> list[Filter]:
-        """Every non-sequence key, sequence keys replaced by their item keys."""
-        out: list[Filter] = []
-        stack = list(reversed(self.filters))
-        while stack:
-            f = stack.pop()
-            if f.kind == "sequence":
-                stack.extend(reversed(f.children))
-            else:
-                out.append(f)
-        return out
-
     def matched_tags(self) -> set[int]:
         """Top-level tags of the matching keys (returned with the results, 10.6.3.3)."""
         tags = {f.path[0] for f in self.filters}

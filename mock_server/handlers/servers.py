@@ -171,8 +171,8 @@ def _instances_of(state: AppState, resources: list[Any]) -> list[InstanceRecord]
 def _failed_uids(answer_body: bytes) -> list[str]:
     """SOP Instance UIDs of FailedSOPSequence (0008,1198), plus "?" per item of (0008,119A).
 
-    Fix: (0008,119A) "Other Failures" (a part that is not an instance, a truncated body) was
-    ignored, so a 202 that stored fewer instances than were sent counted as a success.
+    (0008,119A) "Other Failures" (a part that is not an instance, a truncated body) counts: a 202
+    that stored fewer instances than were sent is no success.
     """
     try:
         module = json.loads(answer_body)
@@ -225,7 +225,7 @@ def remote_stow(state: AppState, request: Request, name: str) -> Response:
             reason = answer.text.strip().splitlines()[0][:200] if answer.text.strip() else ""
             return json_response({"Error": f"remote STOW-RS request {number}/{len(chunks)} answered "
                                            f"{answer.status_code} {answer.reason}" + (f": {reason}" if reason else ""),
-                                  # Fix: the failed request's instances were counted as sent.
+                                  # the failed request's instances are not counted as sent
                                   "Requests": sent, "Instances": sum(s["Instances"] for s in sent[:-1])},
                                  status=502)
     return json_response({"Resources": resources, "Instances": len(records), "Requests": sent})
@@ -234,9 +234,8 @@ def remote_stow(state: AppState, request: Request, name: str) -> Response:
 def _part_size(part: Part, boundary: str) -> int:
     """Bytes one part adds to a body: delimiter, headers, data, CRLF (the close delimiter excluded).
 
-    Fix: this was measured on a copy with ``length=0``, so the part's ``Content-Length`` header
-    was counted with one digit; the request's Content-Length came out short and the remote
-    received every chunk truncated (its last instance lost).
+    Measured on the part itself: its ``Content-Length`` header has as many digits as its length,
+    and the request's Content-Length must count every one of them.
     """
     return (multipart_length([part], boundary) or 0) - len(boundary) - 4
 
@@ -290,8 +289,8 @@ def remote_retrieve(state: AppState, request: Request, name: str) -> Response:
                     try:
                         with part.open() as fh:
                             oid = state.store.add(fh).record.orthanc_id
-                        # Fix: overlapping resources (a study, then one of its series) listed an
-                        # instance once per download; the seed's answer lists the instances.
+                        # Overlapping resources (a study, then one of its series) list each
+                        # instance once: the seed's answer lists the instances.
                         if oid not in seen:
                             seen.add(oid)
                             retrieved.append(oid)

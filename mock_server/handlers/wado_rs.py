@@ -99,9 +99,8 @@ def _check_transcodable(state: AppState, records: list[InstanceRecord], target: 
             continue
         refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
         ds = state.store.read_dataset(record, stop_before_pixels=True)
-        # Fix: a Dataset read without its Pixel Data looked like an image-less instance, so
-        # every conversion seemed possible and TranscodeError broke the stream mid-body.
-        # The pixel attributes (a plain mapping) tell can_transcode that there is an image.
+        # A Dataset read without its Pixel Data looks like an image-less instance: the pixel
+        # attributes (a plain mapping) tell can_transcode that there is an image.
         meta: Any = ds
         if record.number_of_frames > 0:
             meta = {kw: ds.get(kw) for kw in _PIXEL_KEYWORDS}
@@ -166,7 +165,7 @@ def retrieve_metadata(state: AppState, request: Request, study: str, series: str
     if choice.offer is _META_JSON:
         body: Any = _json_array(texts) if streamed else b"".join(_json_array(texts))
         return located(Response(body, content_type="application/dicom+json"), request, state.settings)
-    # Fix: each part carries the Content-Location of the instance metadata it holds
+    # Each part carries the Content-Location of the instance metadata it holds
     # (PS3.18 8.6.1.2 table 8.6.1-1); texts and records are in the same order.
     parts = (Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t)),
                   content_location=_instance_url(url_base, r) + "/metadata") for r, t in zip(records, texts))
@@ -178,8 +177,8 @@ def _frame_offers(stored_ts: str) -> list[Offer]:
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
                     transfer_syntax=EXPLICIT_VR_LE),
               Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_VR_LE)]
-    # Fix: a native stored syntax maps to octet-stream, which would have offered the
-    # stored syntax itself, e.g. Implicit VR Little Endian, forbidden on the web (8.7.3).
+    # A native stored syntax is offered only as octet-stream in Explicit VR Little Endian:
+    # the stored one may be Implicit VR Little Endian, forbidden on the web (8.7.3).
     compressed = [m for m in bulk_media_type_for(stored_ts) if m != "application/octet-stream"]
     for media in compressed:
         offers.append(Offer(media_type="multipart/related", part_type=media, transfer_syntax=stored_ts))

@@ -61,9 +61,8 @@ def _uid(request: Request, name: str) -> str:
 def _selected_media_type(request: Request) -> str:
     """The Selected Media Type from ``contentType`` and then the Accept header (PS3.18 9.1.2.2.1, 8.7.8.1).
 
-    Fix: the Accept header was ignored (``Accept: application/dicom`` got a JPEG) and
-    so were the q-values of ``contentType``; both now go through the RS negotiation.
-    Without either, or with ``*/*``, the default is image/jpeg (9.3).
+    Both, with their q-values, go through the RS negotiation.  Without either, or with
+    ``*/*``, the default is image/jpeg (9.3).
     """
     raw = _single(request, "contentType", False)
     if raw is not None:
@@ -123,11 +122,10 @@ def wado_uri(state: AppState, request: Request) -> Response:
     if params.frame > record.number_of_frames:
         raise HttpError(400, f"frameNumber {params.frame} exceeds the {record.number_of_frames} frames of {obj}")
     if "presentationUID" in request.args:
-        # Fix: these were silently ignored, so the image came back without the Presentation
-        # State; this store applies none, and an unknown one is 400 (PS3.18 9.5.2.3).
+        # This store applies no Presentation State, and an unknown one is 400 (PS3.18 9.5.2.3).
         raise HttpError(400, "presentationUID names no Presentation State this server can apply (PS3.18 9.5.2.3)")
     if "frameNumber" in request.args and record.number_of_frames < 2:
-        # Fix: frameNumber on an Instance that is not multi-frame is 400 (PS3.18 9.5.2.1).
+        # frameNumber on an Instance that is not multi-frame is 400 (PS3.18 9.5.2.1).
         raise HttpError(400, f"frameNumber is only allowed for multi-frame images; {obj} has one frame")
     refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
     ds = state.store.read_dataset(record)
@@ -145,7 +143,7 @@ def _retrieve_dicom(state: AppState, request: Request, record, anonymize: bool) 
     if ts is not None:
         if not is_uid(ts):
             raise HttpError(400, f"transferSyntax is not a valid UID: {ts[:70]!r}")
-        # Fix: Implicit VR Little Endian (and Big Endian) "shall not be used with Web
+        # Implicit VR Little Endian (and Big Endian) "shall not be used with Web
         # Services" (PS3.18 8.7.3): a valid but unsupported Transfer Syntax, 406 (9.4.2.4).
         if ts in WEB_FORBIDDEN_SYNTAXES or (ts not in SUPPORTED_TARGETS and ts != record.transfer_syntax_uid):
             raise HttpError(406, f"transfer syntax {ts} is not supported; supported: "

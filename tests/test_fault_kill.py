@@ -98,7 +98,7 @@ def test_every_fault_has_a_kill_expectation():
 def _run_suite(url: str, files: list[str], reports: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DICOMWEB_", "PYTEST_XDIST"))}
     cmd = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-           "--dicomweb-url", url, "--target-profile", "mock", "--strict", "--reports-dir", str(reports), "-o", "addopts="]
+           "--dicomweb-url", url, "--target-profile", "mock", "--level", "may", "--reports-dir", str(reports), "-o", "addopts="]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     results = reports / "conformance-results.json"
     assert results.exists(), f"the suite wrote no results (exit {done.returncode}):\n{done.stdout[-3000:]}"

@@ -1,9 +1,9 @@
 """A target's baseline in one command (``--write-profile FILE``), and known deviations that disappeared.
 
 ``--write-profile FILE`` runs the suite as usual and, at the end, writes a
-target profile in which every failing test is a known deviation: the
-requirement ID whose check failed, a ``tests`` glob naming exactly that test,
-and the one-line reason of the failure.  A test that failed as a known
+target profile in which every failing test is a known deviation: an entry for
+each requirement ID whose check failed, a ``tests`` glob naming exactly that
+test, and the one-line reason of the failure.  A test that failed as a known
 deviation of the profile in use keeps that deviation's reason; a deviation
 that no longer happens is left out.  A feature whose every test failed with
 HTTP 404, 405 or 501 is proposed, as a comment, for ``unsupported_features``:
@@ -242,16 +242,19 @@ def render_profile(baseline: _Baseline, state: Any) -> str:
             lines.append(f"#   {_toml(feature)},  # {count} test(s), all answered {statuses}")
     lines.append("known_deviations = [")
     for seen in sorted(baseline.tests.values(), key=lambda s: s.nodeid):
+        # A known deviation covers its own requirement only, so a test gets an entry for each requirement
+        # whose check failed (one check may cite several), and keeps every deviation it was xfailed for.
         if seen.outcome == "xfailed":
             old = profile.deviations_for(list(seen.ids), seen.name, seen.nodeid)
-            req_id, reason = (old[0].id, old[0].reason) if old else (seen.ids[0], "known deviation")
+            entries = [(d.id, d.reason) for d in old] or [(seen.ids[0], "known deviation")]
         elif seen.outcome == "failed":
-            req_id, reason = (seen.failed_ids or seen.ids)[0], seen.reason
+            entries = [(req_id, seen.reason) for req_id in (seen.failed_ids or seen.ids[:1])]
         else:
             continue
         glob = test_glob(seen.name)
         if unique[seen.name] > 1:
             glob = "*" + test_glob(seen.nodeid.replace("\\", "/").rsplit("/", 1)[-1])
-        lines.append(f"  {{ id = {_toml(req_id)}, tests = {_toml(glob)}, reason = {_toml(reason)} }},")
+        for req_id, reason in dict.fromkeys(entries):
+            lines.append(f"  {{ id = {_toml(req_id)}, tests = {_toml(glob)}, reason = {_toml(reason)} }},")
     lines.append("]")
     return "\n".join(lines) + "\n"

@@ -97,13 +97,13 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_extends_adds_deviations_and_features(tmp_path):
-    _write(tmp_path / "base.toml", 'auth = "basic"\nunsupported_features = ["qido-xml"]\n'
-           'known_deviations = [{ id = "QIDO-029", reason = "no Warning" }]\n')
-    child = _write(tmp_path / "child.toml", 'extends = "base.toml"\nunsupported_features = ["stow-xml"]\n'
-                   'known_deviations = [{ id = "QIDO-027", reason = "offset ignored" }]\n')
+    _write(tmp_path / "base.toml", 'auth = "basic"\nunsupported_features = ["qido-fuzzy"]\n'
+           'known_deviations = [{ id = "QIDO-029", tests = "test_paging_all_studies", reason = "no Warning" }]\n')
+    child = _write(tmp_path / "child.toml", 'extends = "base.toml"\nunsupported_features = ["wado-thumbnail"]\n'
+                   'known_deviations = [{ id = "QIDO-027", tests = "test_offset_*", reason = "offset ignored" }]\n')
     profile = load_profile(str(child))
     assert profile.auth == "basic"
-    assert profile.unsupported_features == {"qido-xml", "stow-xml"}
+    assert profile.unsupported_features == {"qido-fuzzy", "wado-thumbnail"}
     assert [(d.id, Path(d.source).name) for d in profile.known_deviations] == [("QIDO-029", "base.toml"),
                                                                                ("QIDO-027", "child.toml")]
 

@@ -75,10 +75,6 @@ class Requirement:
         """Link to the section in the DICOM standard's HTML edition, or None for seed sections."""
         return section_url(self.section)
 
-    def headline(self) -> str:
-        """``QIDO-001 [SHALL] PS3.18-2019a 10.6.3.3: statement``."""
-        return f"{self.id} [{self.level}] {self.section}: {self.statement}"
-
 
 def section_url(section: str) -> str | None:
     """``PS3.18-2019a 10.6.3.3`` -> ``https://dicom.nema.org/.../part18.html#sect_10.6.3.3``.

@@ -216,9 +216,6 @@ class Truth:
         return self.instances_where(lambda i: i["SeriesInstanceUID"] == series_uid)
 
     # -- filters -------------------------------------------------------------------------------------
-    def patients_where(self, predicate: Callable[[Entry], bool]) -> list[Entry]:
-        return [copy.deepcopy(e) for e in self._patients if predicate(e)]
-
     def studies_where(self, predicate: Callable[[Entry], bool]) -> list[Entry]:
         return [copy.deepcopy(e) for e in self._studies if predicate(e)]
 

@@ -129,8 +129,9 @@ class Settings:
     max_results: int = 0
     faults: list[str] = field(default_factory=list)
     record_requests: bool = False
-    #: Decode the Pixel Data of every instance before storing it (``CheckPixelData``).
-    check_pixel_data: bool = True
+    #: Refuse (STOW-RS failure 0xC000) an instance whose Pixel Data cannot be decoded
+    #: (``CheckPixelData``); by default it is stored and served as stored.
+    check_pixel_data: bool = False
     #: Origins whose pages may call the mock from a browser (``CorsAllowedOrigins``, ``--cors-origin``);
     #: "*" is any origin (the default: a development server); an empty list turns CORS off.
     cors_allowed_origins: list[str] = field(default_factory=lambda: ["*"])
@@ -229,7 +230,7 @@ def parse_remote_server(name: str, raw: Any, key: str) -> RemoteServer:
             for h, v in headers.items():
                 _expect(v, str, f"{key}.HttpHeaders.{h}")
                 problem = http_header_problem(h, v)
-                if problem:  # Fix: such a header made every call to the server fail with a 502
+                if problem:  # refused at start-up: it would make every call to the server fail
                     raise ConfigError(f"configuration key {key + '.HttpHeaders'!r}: {problem}")
             server.http_headers = dict(headers)
         if "Timeout" in raw:

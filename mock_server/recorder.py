@@ -49,9 +49,8 @@ def _safe_authorization(value: str) -> str:
 class _CountingInput:
     """Wraps ``wsgi.input``: counts bytes and multipart parts as the app reads them.
 
-    Fix: the first delimiter was only seen when the first read held all of it, and parts
-    were "delimiters - 1", so small reads or a body without its close delimiter were
-    miscounted.  Now the body is scanned as if preceded by CRLF (RFC 2046 5.1.1: the CRLF
+    Whatever the size of the reads, and with or without a close delimiter, the body is
+    scanned as if preceded by CRLF (RFC 2046 5.1.1: the CRLF
     before a delimiter belongs to it), and a delimiter opens a part unless the two bytes
     after it are ``--`` (the close delimiter), decided once those bytes have been read.
     """

@@ -31,6 +31,7 @@ from dicomweb_mock.app import create_app
 from dicomweb_mock.config import Settings
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
+from tests.part10_helpers import data_set_bytes
 from tests.robustness_helpers import (AS_STORED, DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance,
                                       qido_instances, retrieve_as_stored, store_listing, values_of)
 
@@ -179,7 +180,7 @@ def reader_qido(urls: list[str], work: Workload, rng: random.Random) -> None:
 def reader_wado(urls: list[str], work: Workload, rng: random.Random) -> None:
     """Instance and series retrieves as stored: 200, well-formed multipart, the bytes sent."""
     session = requests.Session()
-    by_bytes = {i.data: i.sop_uid for i in work.all_instances().values()}
+    by_bytes = {data_set_bytes(i.data): i.sop_uid for i in work.all_instances().values()}
     while not work.done.wait(READ_PAUSE):
         acked = _snapshot(work)
         if not acked:
@@ -190,7 +191,7 @@ def reader_wado(urls: list[str], work: Workload, rng: random.Random) -> None:
         try:
             got = retrieve_as_stored(session, url, inst, timeout=TIMEOUT)
             work.count("wado-instance")
-            if got != inst.data:
+            if data_set_bytes(got) != data_set_bytes(inst.data):
                 work.error(f"instance {inst.sop_uid}: {len(got)} bytes differ from the {len(inst.data)} sent")
         except (AssertionError, requests.RequestException) as exc:
             work.error(f"instance retrieve {inst.sop_uid}: {exc}")
@@ -204,7 +205,7 @@ def reader_wado(urls: list[str], work: Workload, rng: random.Random) -> None:
                 work.error(f"series retrieve {series_url}: {r.status_code} {r.text[:200]}")
                 continue
             parts = parse_multipart(r.headers.get("Content-Type"), r.content, strict=True).parts
-            got_uids = {by_bytes.get(part.body) for part in parts}
+            got_uids = {by_bytes.get(data_set_bytes(part.body)) for part in parts}
             if None in got_uids:
                 work.error(f"series retrieve {series_url}: a part differs from every instance sent")
             if expected - got_uids:
@@ -248,7 +249,7 @@ def check_end_state(url: str, origin: str, work: Workload) -> None:
     def fetch(part: list[Instance]) -> None:
         s = requests.Session()
         for inst in part:
-            if retrieve_as_stored(s, url, inst, timeout=TIMEOUT) != inst.data:
+            if data_set_bytes(retrieve_as_stored(s, url, inst, timeout=TIMEOUT)) != data_set_bytes(inst.data):
                 bad.append(inst.sop_uid)
 
     threads = [threading.Thread(target=fetch, args=(items[k::4],)) for k in range(4)]
@@ -270,7 +271,8 @@ def check_store_dir(root: Path, work: Workload) -> None:
         f"rows without file: {sorted(set(listing.indexed) - listing.dcm_files)[:3]}")
     assert listing.tmp_files == [], f"temporary files left: {listing.tmp_files[:5]}"
     for path, uid in listing.indexed.items():
-        assert (root / path).read_bytes() == expected[uid].data, f"{path} does not hold {uid} as sent"
+        assert data_set_bytes((root / path).read_bytes()) == data_set_bytes(expected[uid].data), \
+            f"{path} does not hold {uid} as sent"
 
 
 def _report(work: Workload) -> str:
@@ -392,10 +394,11 @@ def test_streaming_retrieve_sends_what_it_listed_while_the_series_changes(tmp_pa
         store.delete_instance(store.instance(series[2].sop_uid))
         received += b"".join(chunks)
         parts = parse_multipart(response.headers["Content-Type"], received, strict=True).parts
-        assert sorted(p.body for p in parts) == sorted(i.data for i in series)
+        assert sorted(data_set_bytes(p.body) for p in parts) == sorted(data_set_bytes(i.data) for i in series)
 
         later = client.get(url, headers={"Accept": AS_STORED})  # a new retrieve sees the changes
         bodies = parse_multipart(later.headers["Content-Type"], later.get_data(), strict=True).parts
-        assert sorted(p.body for p in bodies) == sorted([series[0].data, again, series[3].data])
+        assert sorted(data_set_bytes(p.body) for p in bodies) == \
+            sorted(data_set_bytes(d) for d in [series[0].data, again, series[3].data])
     finally:
         store.close()

@@ -510,7 +510,7 @@ def test_smoke_suite_runs_identically_with_and_without_xdist(tmp_path):
     junit = (tmp_path / "xdist" / "reports" / "junit.xml").read_text(encoding="utf-8")
     assert 'tests="' in junit and "test_all_studies_search_returns_the_seeded_studies" in junit
     results = list((tmp_path / "xdist" / "reports" / "allure-results").glob("*-result.json"))
-    labels = {(l["name"], l["value"]) for r in results for l in json.loads(r.read_text())["labels"]}
+    labels = {(lab["name"], lab["value"]) for r in results for lab in json.loads(r.read_text())["labels"]}
     assert {("epic", "QIDO-RS"), ("feature", "qido"), ("severity", "critical")} <= labels
 
 

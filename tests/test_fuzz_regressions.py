@@ -5,9 +5,9 @@
   RFC 7230 4.1); the server keeps answering.
 * A STOW-RS body cut before its Content-Length lists what it stored (PS3.18 10.5.3, Annex I).
 * Broken chunked framing is a 400 with a reason; a stalled client holds its own thread only.
-* Instances the store cannot index, and Pixel Data a decoder panics on, are refused by STOW-RS
-  with a reason; stored anyway (``CheckPixelData: false``), such Pixel Data is answered with a
-  reason (PS3.18 8.5), not with an exception escaping the application.
+* Instances the store cannot index are refused by STOW-RS with a reason; Pixel Data a decoder
+  panics on is stored, and what needs it decoded is answered 406 with the reason (PS3.18 8.5),
+  never with an exception escaping the application.
 * A host name with a label over 63 characters (RFC 1035 2.3.4) in ``Host`` or
   ``X-Forwarded-Host`` is not a 5xx.
 """
@@ -192,41 +192,28 @@ def rle_overrun() -> bytes:
     return out.getvalue()
 
 
-def test_pixel_data_a_decoder_panics_on_is_refused_by_stow(limited_app: MockApp) -> None:
+def test_pixel_data_a_decoder_panics_on_is_stored_and_decoding_it_refused(limited_app: MockApp) -> None:
     """pylibjpeg-rle panics (pyo3 PanicException, a BaseException) on an overrunning RLE segment.
 
-    STOW-RS decodes Pixel Data before storing (``CheckPixelData``), so the instance is refused
-    with failure 0xC000 and the reason in a Warning header; nothing is stored.
+    STOW-RS decodes the Pixel Data once and keeps the instance with the reason; frames,
+    rendered and thumbnail then answer 406 with that reason before decoding anything, and
+    the panic never escapes the application.
     """
-    r = post_instance(Client(limited_app), rle_overrun())
-    assert r.status_code == 400, r.get_data()[:300]
-    assert "cannot be decoded" in r.headers["Warning"]
-    assert limited_app.store.counts()["instances"] == 0
-
-
-def test_pixel_data_a_decoder_panics_on_is_answered_with_a_reason() -> None:
-    """With ``CheckPixelData`` off the instance is stored; frames, rendered and thumbnail then
-    answer with a one-line reason instead of letting the panic escape the app
-    (the fix is in mock_server/dicomweb/transcoding.py decode_frames).
-    """
-    app = create_app(parse_config({"CheckPixelData": False}), fixtures=False)
-    try:
-        data = rle_overrun()
-        client = Client(app)
-        r = post_instance(client, data)
-        assert r.status_code == 200, r.get_data()[:300]
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-        url = (f"{ROOT}studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-               f"/instances/{ds.SOPInstanceUID}")
-        for tail, accept in (("/frames/1", 'multipart/related; type="application/octet-stream"'),
-                             ("/rendered", "image/png"), ("/thumbnail", "image/jpeg")):
-            try:
-                r = client.get(url + tail, headers={"Accept": accept})
-            except BaseException as exc:  # noqa: B036 - the panic is what this test is about
-                pytest.fail(f"GET {tail}: {type(exc).__name__} escaped the application: {exc}")
-            assert_one_line_error(r.status_code, r.headers.get("Content-Type"), r.get_data())
-    finally:
-        app.store.close()
+    data = rle_overrun()
+    client = Client(limited_app)
+    r = post_instance(client, data)
+    assert r.status_code == 200, r.get_data()[:300]
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    url = (f"{ROOT}studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+           f"/instances/{ds.SOPInstanceUID}")
+    for tail, accept in (("/frames/1", 'multipart/related; type="application/octet-stream"'),
+                         ("/rendered", "image/png"), ("/thumbnail", "image/jpeg")):
+        try:
+            r = client.get(url + tail, headers={"Accept": accept})
+        except BaseException as exc:  # noqa: B036 - the panic is what this test is about
+            pytest.fail(f"GET {tail}: {type(exc).__name__} escaped the application: {exc}")
+        body = assert_one_line_error(r.status_code, r.headers.get("Content-Type"), r.get_data(), 406)
+        assert b"cannot be decoded" in body
 
 
 @pytest.mark.parametrize("header", ["Host", "X-Forwarded-Host"])

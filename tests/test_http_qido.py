@@ -535,3 +535,38 @@ def test_unknown_scope_is_404(client, manifest):
         r = get(client, path)
         assert r.status_code == 404, path
         assert r.headers["Content-Type"].startswith("text/plain")
+
+
+# ------------------------------------------------------------------ "+" in a query value (PS3.18 8.3.1)
+
+def test_a_plus_in_a_query_value_is_a_literal_plus(client):
+    """``qp-special`` includes "+" (PS3.18 8.3.1, RFC 3986 3.4): ``+0100`` is the offset +0100,
+    not " 0100" as HTML form decoding would read it."""
+    plus = client.get(f"{ROOT}studies?TimezoneOffsetFromUTC=+0100", headers={"Accept": JSON_TYPE})
+    encoded = client.get(f"{ROOT}studies?TimezoneOffsetFromUTC=%2B0100", headers={"Accept": JSON_TYPE})
+    assert plus.status_code == encoded.status_code == 200, plus.get_data()[:300]
+    assert plus.get_json() == encoded.get_json()
+
+
+def test_query_pairs_keep_plus_and_decode_percent_escapes():
+    from dicomweb_mock.dicomweb.query_string import query_pairs, query_values
+    assert query_pairs(b"PatientID=A+B&PatientName=A%20B&&x=%2B1") == [
+        ("PatientID", "A+B"), ("PatientName", "A B"), ("x", "+1")]
+    assert query_values(b"accept=application/dicom+json&accept=image/png&other=%FF", "accept") == [
+        "application/dicom+json", "image/png"]
+
+
+def test_a_plus_matches_a_stored_plus(empty_app, files):
+    import pydicom
+    ds = pydicom.dcmread(files["wang-ct-001.dcm"])
+    ds.PatientID = "WANG+1"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    c = Client(empty_app)
+    body = b"--b\r\nContent-Type: application/dicom\r\n\r\n" + out.getvalue() + b"\r\n--b--\r\n"
+    r = c.post(f"{ROOT}studies", data=body, headers={"Content-Type": 'multipart/related; type="application/dicom"; '
+                                                                     "boundary=b"})
+    assert r.status_code == 200
+    found = c.get(f"{ROOT}studies?PatientID=WANG+1", headers={"Accept": JSON_TYPE})
+    assert found.status_code == 200
+    assert [m["00100020"]["Value"] for m in found.get_json()] == [["WANG+1"]]

@@ -1,10 +1,11 @@
-"""STOW-RS refuses instances that could be stored but not served (PS3.18 10.5, Annex I).
+"""What STOW-RS keeps and what it refuses (PS3.18 10.5, Annex I).
 
-A data set holding command or reserved-group elements cannot be written back
-as a PS3.10 file, and Pixel Data that cannot be decoded cannot be rendered,
-transcoded or cut into frames.  Both used to be accepted and then fail
-mid-response; now STOW-RS refuses them with failure reason 0xC000 and a
-reason text, and stores nothing.
+A data set holding command or reserved-group elements cannot be written back as a PS3.10
+file: refused with failure reason 0xC000 and a reason text, nothing stored.  Pixel Data the
+mock's decoders cannot decode is valid DICOM all the same: it is stored and served as stored
+(``transfer-syntax=*``); what would need it decoded is refused before the response starts,
+with the same answer on every route (406 and the reason).  ``CheckPixelData`` refuses it at
+STOW instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from werkzeug.test import Client
 
 from dicomweb_mock.app import create_app
 from dicomweb_mock.config import parse_config
+from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
+from part10_helpers import assert_kept
 
 BOUNDARY = "validation-boundary-41"
 CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
@@ -81,13 +84,105 @@ def test_command_and_reserved_group_elements_are_refused(empty_app, files, tag):
 
 @pytest.mark.parametrize("name", ["doe-mr-t2-003.dcm", "doe-mr-t2-005.dcm", "doe-mr-t2-006.dcm",
                                   "jane-us-cine-001.dcm"])
-def test_undecodable_pixel_data_is_refused_with_a_reason(empty_app, files, name):
-    r = _stow(Client(empty_app), corrupt_pixel_data(files[name]))
-    assert r.status_code == 400
-    reason, text = _failure(r)
-    assert reason == 0xC000
-    assert "cannot be decoded" in text and "\n" not in text
-    assert empty_app.store.counts()["instances"] == 0
+def test_undecodable_pixel_data_is_refused_when_check_pixel_data_is_on(files, name):
+    app = create_app(parse_config({"CheckPixelData": True}), fixtures=False)
+    try:
+        r = _stow(Client(app), corrupt_pixel_data(files[name]))
+        assert r.status_code == 400
+        reason, text = _failure(r)
+        assert reason == 0xC000
+        assert "cannot be decoded" in text and "\n" not in text
+        assert app.store.counts()["instances"] == 0
+    finally:
+        app.store.close()
+
+
+def _pydicom_test_file(name: str) -> bytes:
+    return (Path(pydicom.__file__).parent / "data" / "test_files" / name).read_bytes()
+
+
+def _instance_url(data: bytes) -> tuple[str, pydicom.Dataset]:
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    return (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}"), ds
+
+
+AS_STORED = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+
+
+def _as_stored(client: Client, url: str) -> bytes:
+    r = client.get(url, headers=AS_STORED)
+    assert r.status_code == 200, r.get_data()[:300]
+    parts = list(iter_multipart(io.BytesIO(r.get_data()), get_boundary(r.headers["Content-Type"])))
+    assert len(parts) == 1
+    return parts[0].read()
+
+
+def _decoding_requests(url: str, ds: pydicom.Dataset) -> list[tuple[str, dict[str, str]]]:
+    """Requests that need the Pixel Data of the instance at ``url`` decoded, on every route."""
+    series = url.rsplit("/instances/", 1)[0]
+    wado = (f"/wado?requestType=WADO&studyUID={ds.StudyInstanceUID}&seriesUID={ds.SeriesInstanceUID}"
+            f"&objectUID={ds.SOPInstanceUID}")
+    native = 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1'
+    return [
+        (f"{url}/frames/1", {"Accept": native}),
+        (f"{url}/bulk/7FE00010", {"Accept": native}),
+        (url, {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1'}),
+        (series, {"Accept": 'multipart/related; type="application/dicom"'}),
+        (f"{wado}&contentType=application/dicom&transferSyntax=1.2.840.10008.1.2.1", {}),
+        (f"{wado}&contentType=image/jpeg", {}),
+        (f"{url}/rendered", ACCEPT_RENDERED),
+        (f"{url}/thumbnail", {"Accept": "image/jpeg"}),
+    ]
+
+
+# JPEG extended 12-bit that libjpeg refuses ("misplaced marker"), JPEG 2000 with an embedded
+# sequence delimiter, and a codestream zeroed after its header: valid DICOM the decoders reject.
+UNDECODABLE = {
+    "JPEG-lossy.dcm": lambda files: _pydicom_test_file("JPEG-lossy.dcm"),
+    "JPEG2000-embedded-sequence-delimiter.dcm":
+        lambda files: _pydicom_test_file("JPEG2000-embedded-sequence-delimiter.dcm"),
+    "corrupted-after-header": lambda files: corrupt_pixel_data(files["doe-mr-t2-005.dcm"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNDECODABLE))
+def test_undecodable_pixel_data_is_kept_and_decoding_refused_the_same_way_on_every_route(empty_app, files, name):
+    data = UNDECODABLE[name](files)
+    c = Client(empty_app)
+    assert _stow(c, data).status_code == 200
+    url, ds = _instance_url(data)
+    assert_kept(data, _as_stored(c, url))
+    answers = set()
+    for request_url, headers in _decoding_requests(url, ds):
+        r = c.get(request_url, headers=headers)
+        assert r.headers["Content-Type"].startswith("text/plain"), request_url
+        answers.add((r.status_code, r.get_data(as_text=True)))
+    assert len(answers) == 1, answers
+    ((status, reason),) = answers
+    assert status == 406
+    assert reason.count("\n") == 1 and "cannot be decoded" in reason and ds.SOPInstanceUID in reason
+
+
+def test_deflated_instance_is_indexed_and_served(empty_app):
+    """Deflated Explicit VR Little Endian (PS3.5 A.5): inflated to be indexed, kept deflated,
+    served as stored with ``*`` and inflated for Explicit VR Little Endian."""
+    data = _pydicom_test_file("image_dfl.dcm")
+    c = Client(empty_app)
+    assert _stow(c, data).status_code == 200
+    url, ds = _instance_url(data)
+    kept = _as_stored(c, url)
+    assert_kept(data, kept)
+    assert pydicom.dcmread(io.BytesIO(kept)).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"
+    metadata = c.get(f"{url}/metadata", headers={"Accept": "application/dicom+json"}).get_json()
+    assert metadata[0]["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": str(ds.PatientName)}]}
+    r = c.get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
+                                      'transfer-syntax=1.2.840.10008.1.2.1'})
+    assert r.status_code == 200
+    parts = list(iter_multipart(io.BytesIO(r.get_data()), get_boundary(r.headers["Content-Type"])))
+    explicit = pydicom.dcmread(io.BytesIO(parts[0].read()))
+    assert explicit.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert explicit.PixelData == pydicom.dcmread(io.BytesIO(data)).PixelData
 
 
 def test_a_syntax_without_a_decoder_is_stored_as_is(empty_app, files):
@@ -100,8 +195,7 @@ def test_a_syntax_without_a_decoder_is_stored_as_is(empty_app, files):
     assert _stow(c, data).status_code == 200
     url = (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
            f"/instances/{ds.SOPInstanceUID}")
-    r = c.get(url, headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
-    assert r.status_code == 200 and data in r.get_data()
+    assert_kept(data, _as_stored(c, url))
 
 
 def test_intact_compressed_instances_are_accepted(empty_app, files):
@@ -109,32 +203,6 @@ def test_intact_compressed_instances_are_accepted(empty_app, files):
     for name in ("doe-mr-t2-003.dcm", "doe-mr-t2-005.dcm", "doe-mr-t2-006.dcm", "jane-us-cine-001.dcm"):
         assert _stow(c, files[name].read_bytes()).status_code == 200, name
     assert empty_app.store.counts()["instances"] == 4
-
-
-def test_with_the_check_off_corrupt_data_is_stored_and_answers_500_with_a_reason(files):
-    app = create_app(parse_config({"CheckPixelData": False}), fixtures=False)
-    try:
-        c = Client(app)
-        data = corrupt_pixel_data(files["doe-mr-t2-005.dcm"])
-        assert _stow(c, data).status_code == 200
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-        base = (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-                f"/instances/{ds.SOPInstanceUID}")
-        as_stored = c.get(base, headers={"Accept": 'multipart/related; type="application/dicom"; '
-                                                   'transfer-syntax=*'})
-        assert as_stored.status_code == 200 and data in as_stored.get_data()
-        for url, headers in [(f"{base}/rendered", ACCEPT_RENDERED),
-                             (base, {"Accept": 'multipart/related; type="application/dicom"; '
-                                               'transfer-syntax=1.2.840.10008.1.2.1'}),
-                             (f"{base}/frames/1", {"Accept": 'multipart/related; '
-                                                             'type="application/octet-stream"; '
-                                                             'transfer-syntax=1.2.840.10008.1.2.1'})]:
-            r = c.get(url, headers=headers)
-            assert r.status_code == 500, url
-            assert r.headers["Content-Type"].startswith("text/plain")
-            assert "cannot be decoded" in r.get_data(as_text=True), url
-    finally:
-        app.store.close()
 
 
 def test_each_refused_part_gets_a_warning_up_to_a_limit(empty_app):

@@ -17,7 +17,7 @@ from pydicom.uid import generate_uid
 
 from pixel_datasets import image_ds as make_image
 from dicomweb_mock.dicomweb.transcoding import (
-    SUPPORTED_TARGETS, TranscodeError, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode,
+    SUPPORTED_TARGETS, TranscodeError, UndecodablePixelData, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode,
     write_part10, write_part10_to,
 )
 
@@ -213,13 +213,13 @@ def test_refusals_raise_406(ct):
         write_part10(ds, BE)
 
 
-def test_corrupt_compressed_data_is_500(ct):
+def test_corrupt_compressed_data_is_undecodable_406(ct):
     ds = image_ds(ct[:1])
     ds.file_meta.TransferSyntaxUID = JLS
     ds.PixelData = encapsulate([b"\xff\xd8garbage\xff\xd9"])
-    with pytest.raises(TranscodeError) as err:
+    with pytest.raises(UndecodablePixelData) as err:
         transcode(ds, EVRLE)
-    assert err.value.status == 500
+    assert err.value.status == 406 and "cannot be decoded" in err.value.reason
 
 
 # ---------------------------------------------------------------- non-pixel content and Part 10

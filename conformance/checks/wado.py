@@ -90,7 +90,7 @@ def read_part10(data: bytes) -> Any:
     if meta is None or "TransferSyntaxUID" not in meta:
         raise ValueError("the File Meta Information has no Transfer Syntax UID (0002,0010)")
     try:
-        ds.SOPInstanceUID  # force parsing up to the SOP Instance UID
+        ds.SOPInstanceUID  # noqa: B018 - forces parsing up to the SOP Instance UID
     except Exception as exc:
         raise ValueError(f"cannot read SOP Instance UID: {exc}") from None
     return ds

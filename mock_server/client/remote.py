@@ -20,18 +20,14 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from ..errors import HttpError
 from ..config import RemoteServer, Settings, http_header_problem
 
 __all__ = ["RemoteError", "RemoteClient", "remote_url", "body_failure"]
 
 
-class RemoteError(Exception):
+class RemoteError(HttpError):
     """A remote call failed: ``status`` is the answer we give (502, 504, 404...)."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def remote_url(server: RemoteServer, uri: str, arguments: Mapping[str, Any] | None = None) -> str:
@@ -52,7 +48,7 @@ def remote_url(server: RemoteServer, uri: str, arguments: Mapping[str, Any] | No
     joined = posixpath.normpath(root + parts.path.lstrip("/")) if parts.path.strip("/") else root.rstrip("/")
     if parts.path.endswith("/") and not joined.endswith("/"):
         joined += "/"
-    # Fix: the check also runs on the percent-decoded path, since "%2e%2e/" and "..%2f" are ".."
+    # The check also runs on the percent-decoded path, since "%2e%2e/" and "..%2f" are ".."
     # segments to any server that decodes before normalising.
     decoded = posixpath.normpath(root + unquote(parts.path).lstrip("/"))
     for candidate in (joined, decoded):
@@ -62,7 +58,7 @@ def remote_url(server: RemoteServer, uri: str, arguments: Mapping[str, Any] | No
     if arguments:
         if not isinstance(arguments, Mapping) or not all(isinstance(v, str) for v in arguments.values()):
             raise RemoteError(400, "'Arguments' must be an object of strings")
-        # Fix: percent-encode everything outside RFC 3986 "unreserved" (a space is %20, not "+":
+        # Everything outside RFC 3986 "unreserved" is percent-encoded (a space is %20, not "+":
         # PS3.18 8.3.1 lists "+" among the literal qp-special characters).
         extra = urlencode(list(arguments.items()), quote_via=quote, safe="")
         query = f"{query}&{extra}" if query else extra
@@ -107,8 +103,8 @@ class RemoteClient:
             if not isinstance(extra_headers, Mapping) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items()):
                 raise RemoteError(400, "'HttpHeaders' must be an object of strings")
-            # Fix: a bad name or a CR/LF in a value was caught by requests as a 502; it is the
-            # caller's error (and would be header injection if it went through).
+            # A bad name or a CR/LF in a value is the caller's error (400; it would be header
+            # injection if it went through).
             for name, value in extra_headers.items():
                 problem = http_header_problem(name, value)
                 if problem:
@@ -116,7 +112,7 @@ class RemoteClient:
             s.headers.update(extra_headers)
         if self.settings.http_proxy:
             proxy = self.settings.http_proxy
-            # Fix: Orthanc (libcurl) takes "[user:password@]host:port" without a scheme; requests
+            # Orthanc (libcurl) takes "[user:password@]host:port" without a scheme; requests
             # would read "user" as the scheme of such a value.  The scheme defaults to http.
             if "://" not in proxy:
                 proxy = "http://" + proxy
@@ -171,7 +167,7 @@ BODY_ERRORS = (urllib3.exceptions.HTTPError, requests.exceptions.RequestExceptio
 def body_failure(server: RemoteServer, exc: BaseException) -> RemoteError:
     """The answer for a remote that stalled (504) or hung up (502) in the middle of a body.
 
-    Fix: these surfaced from the multipart reader as an internal error (500).
+    Not an internal error (500): the remote broke the exchange.
     """
     if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout, TimeoutError)):
         limit = f"{server.timeout} s" if server.timeout else "HttpTimeout"

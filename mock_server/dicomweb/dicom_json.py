@@ -141,9 +141,9 @@ def ds_to_json(value: Any) -> int | float | str | None:
         number = int(text)
         return number if abs(number) <= MAX_SAFE_INT else text
     if _DS_RE.match(text):
-        number = float(text)
-        if math.isfinite(number) and Decimal(repr(number)) == Decimal(text):
-            return number
+        real = float(text)
+        if math.isfinite(real) and Decimal(repr(real)) == Decimal(text):
+            return real
     return text
 
 
@@ -338,6 +338,7 @@ def _resolve_vr(elem: DataElement, ds: Dataset) -> str:
         resolved = correct_ambiguous_vr_element(elem, ds, True).VR
     except Exception:
         resolved = elem.VR
+    resolved = str(resolved or "UN")
     if resolved in ALL_VRS:
         return resolved
     if isinstance(elem.value, (bytes, bytearray)):

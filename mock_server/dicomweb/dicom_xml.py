@@ -92,7 +92,7 @@ def json_to_xml(obj: dict[str, Any]) -> bytes:
 
 
 def _serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def json_to_xml_element(obj: dict[str, Any]) -> etree._Element:
@@ -256,7 +256,7 @@ def _local(element: etree._Element, where: str) -> str:
     qname = etree.QName(element)
     if qname.namespace not in (None, NATIVE_DICOM_NS):
         raise DicomXmlError(f"{where}: element {element.tag} is not in the Native DICOM namespace")
-    return qname.localname
+    return str(qname.localname)
 
 
 def xml_to_json(data: bytes | str | etree._Element, *,

@@ -26,6 +26,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 
+from ..errors import HttpError
 from .transcoding import (
     NATIVE_SYNTAXES, NATIVE_TARGETS, TranscodeError, decode_frames,
     encode_frame, frame_bytes, transcode_refusal, transfer_syntax_of,
@@ -40,13 +41,11 @@ _FRAME_NUMBER = re.compile(r"[0-9]+")
 _EOI_PADDED = b"\xff\xd9\x00"  # EOI (JPEG family) + the 0x00 making the item even (PS3.5 A.4)
 
 
-class FrameError(Exception):
+class FrameError(HttpError):
     """A frame request cannot be served; ``status`` is the HTTP status to return."""
 
-    def __init__(self, reason: str, status: int = 400):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(status, reason)
 
 
 def number_of_frames(ds: Dataset) -> int:
@@ -139,7 +138,7 @@ def _native_slice(ds: Dataset, data: bytes, n: int) -> bytes:
 def _pixel_bytes(ds: Dataset) -> bytes:
     value = ds["PixelData"].value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value) if isinstance(value, memoryview) else value
+        return value if isinstance(value, bytes) else bytes(value)
     raise FrameError("the stored Pixel Data is not held in memory", 500)
 
 

@@ -34,7 +34,7 @@ import calendar
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .qido_query import Filter
@@ -148,11 +148,12 @@ def split_range(vr: str, raw: str) -> tuple[str | None, str | None]:
     both ends are open, or low is after high.  For DT, "-" is also the sign of a UTC
     offset: the split that leaves two valid bounds is taken.
     """
-    checks = {"DA": lambda v: normalize_date(v, strict=True) is not None,
-              "TM": lambda v: normalize_time(v, strict=True) is not None,
-              "DT": lambda v: normalize_datetime(v) is not None}
+    checks: dict[str, Callable[[str], bool]] = {
+        "DA": lambda v: normalize_date(v, strict=True) is not None,
+        "TM": lambda v: normalize_time(v, strict=True) is not None,
+        "DT": lambda v: normalize_datetime(v) is not None}
     valid = checks[vr]
-    candidates = []
+    candidates: list[tuple[str | None, str | None]] = []
     for i, ch in enumerate(raw):
         if ch == "-":
             low, high = raw[:i], raw[i + 1:]
@@ -160,9 +161,9 @@ def split_range(vr: str, raw: str) -> tuple[str | None, str | None]:
                 candidates.append((low or None, high or None))
     if not candidates:
         raise ValueError(f"{raw!r} is not a valid {vr} range (expected <{vr}>-<{vr}>, <{vr}>- or -<{vr}>)")
-    for low, high in candidates:
-        if low is None or high is None or _le(vr, low, high):
-            return low, high
+    for start, end in candidates:
+        if start is None or end is None or _le(vr, start, end):
+            return start, end
     raise ValueError(f"{raw!r}: the range start is after its end")
 
 
@@ -226,7 +227,7 @@ def _key_bounds(filt: "Filter", vr: str) -> tuple[_Point | None, _Point | None]:
 def _combined(filt: "Filter") -> tuple[str | None, str | None]:
     """DT bounds of a combined DA + TM range (C.2.2.2.5.4)."""
     (d_low, d_high), (t_low, t_high) = (filt.low, filt.high), (filt.time_low, filt.time_high)
-    return (d_low + t_low if d_low else None), (d_high + t_high if d_high else None)
+    return (d_low + (t_low or "") if d_low else None), (d_high + (t_high or "") if d_high else None)
 
 
 def range_bounds(filt: "Filter") -> tuple[str | None, str | None]:

@@ -24,10 +24,11 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from werkzeug.datastructures import Headers
 
+from ..errors import HttpError
 from .media_types import (
     MULTIPART_RELATED,
     MediaTypeSyntaxError,
@@ -50,12 +51,11 @@ _HEADER_NAME_RE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _MAX_PADDING = 1024
 
 
-class MultipartError(ValueError):
-    """Malformed multipart payload; ``reason`` is a one-line description."""
+class MultipartError(HttpError, ValueError):
+    """Malformed multipart payload (400); ``reason`` is a one-line description."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(400, reason)
 
 
 def validate_boundary(boundary: str, *, lenient: bool = False) -> str:
@@ -269,7 +269,7 @@ class ReceivedPart:
         self._buffer: bytearray | None = bytearray()
         self._file: BinaryIO | None = None
         self._path: str | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- filling (used by iter_multipart)
     def _write(self, data: bytes | bytearray) -> None:

@@ -28,7 +28,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from ..errors import HttpError
 from .media_types import (
     DICOM_MEDIA_TYPES,
     MULTIPART_RELATED,
@@ -47,14 +49,13 @@ IGNORED_PARAMS = frozenset({"boundary", "charset", "start", "start-info"})
 _QVALUE_RE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
 
 
-class NegotiationError(Exception):
+class NegotiationError(HttpError):
     """Negotiation failed; ``status`` is the HTTP status, ``reason`` a one-line text."""
 
     status: int = 406
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(type(self).status, reason)
 
 
 class NotAcceptable(NegotiationError):
@@ -173,10 +174,6 @@ class Choice:
     @property
     def part_type(self) -> str | None:
         return self.offer.part_type
-
-    @property
-    def is_multipart(self) -> bool:
-        return self.offer.media_type.startswith("multipart/")
 
     def resolve_transfer_syntax(self, stored: str | None = None) -> str | None:
         """The Transfer Syntax to encode in: explicit UID as is; for ``"*"`` the
@@ -304,8 +301,8 @@ def _specificity(rng: MediaRange, offer: Offer, ts_key: str | None,
 
 def _rank(ranges: Sequence[MediaRange], offers: Sequence[Offer], default: Offer | None, source: str) -> list[Choice]:
     """All (offer, transfer syntax) candidates with q > 0, best first."""
-    scored: list[tuple[tuple, Choice]] = []
-    families: set[tuple] = set()
+    scored: list[tuple[tuple[Any, ...], Choice]] = []
+    families: set[tuple[Any, ...]] = set()
     known_params = frozenset(name for o in offers for name, _ in o.params)
     for idx, offer in enumerate(offers):
         # "default" and "*" requests go to the first offer of a family (several
@@ -339,7 +336,7 @@ def _rank(ranges: Sequence[MediaRange], offers: Sequence[Offer], default: Offer 
             scored.append((sort_key, Choice(offer, key, q, rng, source)))
     scored.sort(key=lambda item: item[0])
     result: list[Choice] = []
-    seen: set[tuple] = set()
+    seen: set[tuple[Any, ...]] = set()
     for _, choice in scored:
         ident = (choice.offer.family, choice.transfer_syntax)
         if ident not in seen:

@@ -1,25 +1,26 @@
-"""Is an instance's Pixel Data decodable?  Checked when an instance is stored.
+"""Is an instance's Pixel Data decodable?  Decided once, when the instance is stored.
 
-A retrieve that has to decode Pixel Data (rendered and thumbnail resources,
-frames in another syntax, transcoded instances: PS3.18 8.7.3, 8.3.5) can only
-fail with a server error once the data is stored, and in the middle of a
-multipart body it can only cut the body short.  So STOW-RS decodes every
-frame before the instance is accepted, and refuses corrupt data with a
-reason (failure 0xC000, "cannot understand", PS3.18 table I.2-1).
+An archive keeps what it is sent, whatever its own decoders can do.  A retrieve
+that has to decode Pixel Data (rendered and thumbnail resources, frames or
+instances in another syntax: PS3.18 8.7.3, 8.3.5) would fail in the middle of a
+multipart body, so the store decodes every frame at STOW-RS and records why it
+could not (:attr:`~mock_server.store.base.InstanceRecord.pixel_problem`); such a
+retrieve is then refused before its response starts (:func:`refuse_undecodable`,
+406), and the instance is served as stored.
 
-Two cases are not checked: a Transfer Syntax with no installed decoder (such
-an instance is served as stored; conversions are refused with 406), and
-instances larger than :data:`CHECKED_INSTANCE_MAX` (decoding reads the
-whole Pixel Data element into memory).
+Two cases are not checked: a Transfer Syntax with no installed decoder (its
+conversions are refused with 406 anyway), and instances larger than
+:data:`CHECKED_INSTANCE_MAX` (decoding reads the whole Pixel Data element into
+memory).
 """
 
 from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from .transcoding import TranscodeError, decode_frames
+from .transcoding import TranscodeError, UndecodablePixelData, decode_frames, needs_decoding
 
-__all__ = ["CHECKED_INSTANCE_MAX", "pixel_data_problem"]
+__all__ = ["CHECKED_INSTANCE_MAX", "pixel_data_problem", "refuse_undecodable"]
 
 #: An instance larger than this (bytes) is stored without decoding its Pixel Data first:
 #: decoding holds the whole element in memory, and a STOW must stay within bounded memory.
@@ -33,13 +34,22 @@ def pixel_data_problem(ds: Dataset, size: int) -> str | None:
     None when it can, or when it is not checked."""
     if _PIXEL_DATA not in ds or size > CHECKED_INSTANCE_MAX:
         return None
-    frame = 0
+    decoded = 0
     try:
-        for frame, _ in enumerate(decode_frames(ds), start=1):
-            pass
+        for _ in decode_frames(ds):
+            decoded += 1
     except TranscodeError as exc:
-        if exc.status != 500:  # no installed decoder: stored and served as is
+        if not isinstance(exc, UndecodablePixelData):  # no decoder installed: conversions get 406 anyway
             return None
         detail = " ".join(str(exc.__cause__ or exc).split())  # decoders report on several lines
-        return f"frame {frame + 1} of the Pixel Data cannot be decoded: {detail}"
+        return f"frame {decoded + 1} of the Pixel Data cannot be decoded: {detail}"
     return None
+
+
+def refuse_undecodable(sop_instance_uid: str, pixel_problem: str | None, stored_ts: str,
+                       target_ts: str | None = None) -> None:
+    """Raise :class:`UndecodablePixelData` (406) when a response needs the Pixel Data of an
+    instance decoded and it cannot be: sent in ``target_ts``, or rendered (``target_ts`` None)."""
+    if pixel_problem and (target_ts is None or needs_decoding(stored_ts, target_ts)):
+        raise UndecodablePixelData(f"instance {sop_instance_uid}: {pixel_problem}; it can only be sent as stored "
+                                   "(transfer-syntax=*)")

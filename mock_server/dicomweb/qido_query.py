@@ -30,19 +30,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Any, Iterable
 
 from pydicom.datadict import dictionary_VR, get_private_entry, keyword_for_tag, tag_for_keyword
 
+from ..errors import HttpError
 from . import matching
 from .qido_attributes import RESERVED_GROUPS, ie_of, is_anywhere_attribute, qido_level_of, resource_info
+from .uids import is_uid
 
 __all__ = ["QidoQueryError", "UnsupportedParameter", "Filter", "QidoQuery", "parse_qido", "parse_attribute_path"]
 
 _TIMEZONE_OFFSET, _SPECIFIC_CHARSET = 0x00080201, 0x00080005
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _SINGLE_VALUED_TEXT = frozenset({"LT", "ST", "UT", "UR"})  # backslash is an ordinary character
-_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _INT_RANGES = {"US": (0, 2**16 - 1), "SS": (-2**15, 2**15 - 1), "UL": (0, 2**32 - 1),
@@ -51,14 +52,13 @@ _INT_RANGES = {"US": (0, 2**16 - 1), "SS": (-2**15, 2**15 - 1), "UL": (0, 2**32 
 _PARAMS = ("includefield", "limit", "offset", "fuzzymatching")
 
 
-class QidoQueryError(ValueError):
+class QidoQueryError(HttpError, ValueError):
     """The search request's query is invalid; ``reason`` is one line naming the parameter."""
 
     status = 400
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str) -> None:
+        super().__init__(type(self).status, reason)
 
 
 class UnsupportedParameter(QidoQueryError):
@@ -124,18 +124,6 @@ class QidoQuery:
     #: Why each unsupported parameter was ignored (PS3.18 8.3: "shall ignore", may warn).
     ignored: list[str] = field(default_factory=list)
 
-    def leaf_filters(self) -> list[Filter]:
-        """Every non-sequence key, sequence keys replaced by their item keys."""
-        out: list[Filter] = []
-        stack = list(reversed(self.filters))
-        while stack:
-            f = stack.pop()
-            if f.kind == "sequence":
-                stack.extend(reversed(f.children))
-            else:
-                out.append(f)
-        return out
-
     def matched_tags(self) -> set[int]:
         """Top-level tags of the matching keys (returned with the results, 10.6.3.3)."""
         tags = {f.path[0] for f in self.filters}
@@ -198,7 +186,7 @@ def _creator_key(path: tuple[int, ...], i: int) -> tuple[tuple[int, ...], int]:
     return path[:i], (tag & 0xFFFF0000) | ((tag >> 8) & 0xFF)
 
 
-def _resolve(name: str, path: tuple[int, ...], creators: dict) -> tuple[str, tuple[str | None, ...]]:
+def _resolve(name: str, path: tuple[int, ...], creators: dict[tuple[tuple[int, ...], int], str]) -> tuple[str, tuple[str | None, ...]]:
     """VR of the last tag and creators per tag; checks sequences and private creators."""
     owners: list[str | None] = []
     vr = ""
@@ -254,7 +242,7 @@ def _check_single(name: str, vr: str, value: str) -> None:
         fail(f"matching on VR {vr} is not supported; use includefield to return it")
 
 
-def _classify(name: str, vr: str, value: str) -> dict:
+def _classify(name: str, vr: str, value: str) -> dict[str, Any]:
     """Matching type and parsed parts of a value (PS3.4 C.2.2.2)."""
     if value == "":
         return {"kind": "universal"}
@@ -264,7 +252,7 @@ def _classify(name: str, vr: str, value: str) -> dict:
     if vr == "UI":
         uids = [u for u in re.split(r"[,\\]", value)]
         for uid in uids:
-            if len(uid) > 64 or not _UID_RE.fullmatch(uid):
+            if not is_uid(uid):
                 raise QidoQueryError(f"{name}={value!r}: {uid!r} is not a valid UID (digits and dots, "
                                      "at most 64 characters)")
         return {"kind": "uid_list" if len(uids) > 1 else "single", "values": tuple(uids)}

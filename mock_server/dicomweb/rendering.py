@@ -51,6 +51,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, convert_color_space
 
+from ..errors import HttpError
 from .frames import FrameError, decode_frame, number_of_frames
 from .transcoding import TranscodeError
 
@@ -74,13 +75,11 @@ _UINT = re.compile(r"[0-9]+")
 Viewport = tuple[int, int, "float | None", "float | None", "float | None", "float | None"]
 
 
-class RenderError(Exception):
+class RenderError(HttpError):
     """A rendering request cannot be served; ``status`` is the HTTP status to return."""
 
-    def __init__(self, reason: str, status: int = 400):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(status, reason)
 
 
 @dataclass(frozen=True)
@@ -269,7 +268,7 @@ def parse_wado_uri_render_args(args: Mapping[str, Any], media_type: str = "image
     window = None
     if get["windowCenter"] is not None:
         window = (_decimal(get["windowCenter"], "windowCenter"),
-                  _decimal(get["windowWidth"], "windowWidth"), "linear")
+                  _decimal(get["windowWidth"] or "", "windowWidth"), "linear")
     return RenderParams(
         media_type=media_type,
         quality=_quality(get["imageQuality"]),
@@ -406,7 +405,8 @@ def _grayscale(arr: np.ndarray, ds: Dataset, n: int, photometric: str, params: R
 def _to_8_bits(arr: np.ndarray, bits: int) -> np.ndarray:
     if bits > 8:
         arr = arr.astype(np.uint32) >> (bits - 8)
-    return np.clip(arr, 0, 255).astype(np.uint8)
+    clipped: np.ndarray = np.clip(arr, 0, 255).astype(np.uint8)
+    return clipped
 
 
 def _frame_image(ds: Dataset, n: int, params: RenderParams) -> Image.Image:
@@ -498,3 +498,18 @@ def thumbnail(ds: Dataset, media_type: str = "image/jpeg",
     params = RenderParams(media_type=media_type, viewport=(box[0], box[1], None, None, None, None),
                           frame=frame)
     return render(ds, params)
+
+
+_ANNOTATION_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def parse_annotations(raw_values: list[str], present: bool) -> list[str]:
+    """The ``annotation`` values of a rendered request (PS3.18 8.3.5.1.1), all unsupported: the
+    mock burns in no annotation.  Present with no value, or a value that is no keyword: 400."""
+    if not present:
+        return []
+    values = [v.strip() for raw in raw_values for v in raw.split(",")]
+    bad = [v for v in values if not _ANNOTATION_KEYWORD.match(v)]
+    if not values or bad:
+        raise RenderError(f"annotation values must be keywords (patient, technique): {bad or 'no value'}")
+    return list(dict.fromkeys(values))

@@ -42,9 +42,15 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.filewriter import dcmwrite
 from pydicom.multival import MultiValue
-from pydicom.pixels import get_decoder, get_encoder, pack_bits
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.encoders.base import get_encoder
+from pydicom.pixels.utils import pack_bits
 from pydicom.pixels.encoders.base import ENCODING_PROFILES
 from pydicom.uid import UID
+
+from ..errors import HttpError
+from .uids import (DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE, JPEG_2000_LOSSLESS,
+                   JPEG_BASELINE, JPEG_LS_LOSSLESS, RLE_LOSSLESS)
 
 __all__ = [
     "TranscodeError", "EXPLICIT_VR_LE", "IMPLICIT_VR_LE", "DEFLATED_EXPLICIT_VR_LE",
@@ -56,14 +62,6 @@ __all__ = [
     "write_part10", "write_part10_to",
 ]
 
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_VR_LE = "1.2.840.10008.1.2"
-DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
-RLE_LOSSLESS = "1.2.840.10008.1.2.5"
-JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
-JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
-JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
 
 #: Transfer Syntaxes whose Pixel Data is not encapsulated (PS3.5 A.1-A.3, A.5).
 NATIVE_SYNTAXES = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_LE, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE})
@@ -81,17 +79,24 @@ _J2K_MIN_SIZE = 32  # openjpeg's default 6 resolution levels need 2**5 pixels
 _BIG_ENDIAN_REFUSED = "Explicit VR Big Endian is retired and shall not be used (PS3.18 8.7.3)"
 
 
-class TranscodeError(Exception):
+class TranscodeError(HttpError):
     """The instance cannot be produced in the requested Transfer Syntax.
 
     ``status`` is 406 (Not Acceptable, PS3.18 8.7.3.5.2) unless the stored
     data itself is unusable (500).
     """
 
-    def __init__(self, reason: str, status: int = 406):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+    def __init__(self, reason: str, status: int = 406) -> None:
+        super().__init__(status, reason)
+
+
+class UndecodablePixelData(TranscodeError):
+    """The stored Pixel Data cannot be decoded, so nothing needing its pixels can be produced (406)."""
+
+
+def needs_decoding(source_ts: str, target_ts: str) -> bool:
+    """Whether Pixel Data stored in ``source_ts`` is decoded to be sent in ``target_ts``."""
+    return source_ts != target_ts and not (source_ts in NATIVE_TARGETS and target_ts in NATIVE_TARGETS)
 
 
 def _name(uid: str) -> str:
@@ -234,11 +239,11 @@ def decode_frames(ds: Dataset, indices: list[int] | None = None) -> Iterator[tup
     except TranscodeError:
         raise
     except Exception as exc:  # pydicom raises many types for corrupt data
-        raise TranscodeError(f"the stored Pixel Data cannot be decoded: {exc}", status=500) from exc
+        raise UndecodablePixelData(f"the stored Pixel Data cannot be decoded: {exc}") from exc
     except BaseException as exc:  # pyo3 decoders (pylibjpeg-rle) panic with PanicException, a BaseException
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
-        raise TranscodeError(f"the stored Pixel Data cannot be decoded: {exc}", status=500) from exc
+        raise UndecodablePixelData(f"the stored Pixel Data cannot be decoded: {exc}") from exc
 
 
 def _pillow_jpeg(arr: np.ndarray, pi: str, quality: int) -> bytes:
@@ -355,7 +360,7 @@ def transcode(ds: Dataset, target_ts: str) -> Dataset:
     if reason:
         raise TranscodeError(reason)
     new = _copy_without_pixel_data(ds)
-    new.file_meta.TransferSyntaxUID = target_ts
+    new.file_meta.TransferSyntaxUID = UID(target_ts)
     if "PixelData" not in ds:
         return new
     pixel_elem = ds.get_item(_PIXEL_DATA)
@@ -406,7 +411,7 @@ def write_part10_to(fileobj: BinaryIO, ds: Dataset, ts: str | None = None) -> No
     """
     if ts is None or (ts == transfer_syntax_of(ds) and ts != EXPLICIT_VR_BE):
         out = _copy_without_pixel_data(ds)
-        out.file_meta.TransferSyntaxUID = transfer_syntax_of(ds)
+        out.file_meta.TransferSyntaxUID = UID(transfer_syntax_of(ds))
         if "PixelData" in ds:
             out[_PIXEL_DATA] = _copy_element(ds.get_item(_PIXEL_DATA))
     else:

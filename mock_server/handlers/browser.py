@@ -16,6 +16,7 @@ from importlib import resources
 from werkzeug.wrappers import Request, Response
 
 from ..errors import HttpError
+from ..state import AppState
 
 __all__ = ["index", "asset", "keywords"]
 
@@ -31,7 +32,7 @@ def _no_cache(response: Response) -> Response:
     return response
 
 
-def index(state, request: Request) -> Response:
+def index(state: AppState, request: Request) -> Response:
     """The page; the DICOMweb root is given relative to the server root (proxy paths keep working)."""
     dw = state.settings.dicomweb
     if not dw.enable:
@@ -42,7 +43,7 @@ def index(state, request: Request) -> Response:
     return _no_cache(Response(page, content_type="text/html; charset=utf-8"))
 
 
-def asset(state, request: Request, name: str) -> Response:
+def asset(state: AppState, request: Request, name: str) -> Response:
     if name not in _ASSETS:
         raise HttpError(404, f"no study browser file {name!r}")
     return _no_cache(Response(_read(name), content_type=_ASSETS[name]))
@@ -56,7 +57,7 @@ def _keywords_body() -> bytes:
     return json.dumps(names, separators=(",", ":")).encode("ascii")
 
 
-def keywords(state, request: Request) -> Response:
+def keywords(state: AppState, request: Request) -> Response:
     """Tag -> keyword (from pydicom's data dictionary), for the metadata table."""
     response = Response(_keywords_body(), content_type="application/json")
     response.headers["Cache-Control"] = "max-age=86400"

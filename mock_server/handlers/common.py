@@ -10,7 +10,10 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb.multipart import Part, content_type_header, iter_parts, multipart_length, new_boundary
+from ..config import Settings
 from ..errors import HttpError
+from ..urls import site_root
+from ..state import AppState
 
 __all__ = ["json_response", "multipart_response", "check_no_content_coding", "reading_body", "TRUNCATED_BODY"]
 
@@ -33,6 +36,14 @@ def multipart_response(parts: Iterable[Part], part_type: str, transfer_syntax: s
     return Response(iter_parts(parts, boundary), status=status, headers=headers, direct_passthrough=True)
 
 
+def located(response: Response, request: Request, settings: Settings, *, query: bool = False) -> Response:
+    """A single-part payload names the resource it represents (PS3.18 8.6, table 8.4.3-1;
+    WADO-URI 9.4.3, 9.5.3: with its ``query``)."""
+    path = request.full_path.rstrip("?") if query else request.path
+    response.headers["Content-Location"] = site_root(request, settings) + path
+    return response
+
+
 def check_no_content_coding(request: Request) -> None:
     """415 for a content-coded body, which is not decoded here (RFC 7231 3.1.2.2)."""
     coding = request.headers.get("Content-Encoding", "").strip().lower()
@@ -45,7 +56,7 @@ TRUNCATED_BODY = "the request body ended early (shorter than its Content-Length,
 
 
 @contextmanager
-def reading_body(state) -> Iterator[None]:
+def reading_body(state: AppState) -> Iterator[None]:
     """413 naming ``MaximumBodySize`` and 400 for a cut body, while reading a request body.
 
     werkzeug raises RequestEntityTooLarge past ``max_content_length`` and ClientDisconnected

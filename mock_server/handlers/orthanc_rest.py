@@ -14,7 +14,8 @@ from werkzeug.wrappers import Request, Response
 
 from .. import __version__
 from ..errors import HttpError
-from ..store.base import InvalidInstance
+from ..state import AppState
+from ..store.base import NotFound
 from .common import check_no_content_coding, json_response, reading_body
 
 _MAIN_TAGS = {
@@ -62,7 +63,7 @@ def main_dicom_tags(level: str, data: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-def _resource_json(state, level: str, oid: str) -> dict[str, Any]:
+def _resource_json(state: AppState, level: str, oid: str) -> dict[str, Any]:
     found = state.store.orthanc_resource(level, oid)
     data = found["json"]
     body: dict[str, Any] = {"ID": oid, "Type": _TYPES[level], "MainDicomTags": main_dicom_tags(level, data),
@@ -84,7 +85,7 @@ def _resource_json(state, level: str, oid: str) -> dict[str, Any]:
     return body
 
 
-def system(state, request: Request) -> Response:
+def system(state: AppState, request: Request) -> Response:
     """``GET /system``: server identity; answers as soon as the server is ready."""
     dw = state.settings.dicomweb
     return json_response({
@@ -99,20 +100,20 @@ def system(state, request: Request) -> Response:
     })
 
 
-def list_resources(state, request: Request, level: str) -> Response:
+def list_resources(state: AppState, request: Request, level: str) -> Response:
     """``GET /patients|studies|series|instances``: Orthanc identifiers; ``?expand`` gives details."""
-    ids = state.store.index.orthanc_ids(level)
+    ids = state.store.orthanc_ids(level)
     if "expand" in request.args:
         return json_response([_resource_json(state, level, oid) for oid in ids])
     return json_response(ids)
 
 
-def get_resource(state, request: Request, level: str, oid: str) -> Response:
+def get_resource(state: AppState, request: Request, level: str, oid: str) -> Response:
     """``GET /{level}/{id}``."""
     return json_response(_resource_json(state, level, oid))
 
 
-def instance_file(state, request: Request, oid: str) -> Response:
+def instance_file(state: AppState, request: Request, oid: str) -> Response:
     """``GET /instances/{id}/file``: the stored Part 10 file."""
     record = state.store.orthanc_resource("instances", oid)["record"]
     from werkzeug.wsgi import wrap_file
@@ -121,16 +122,13 @@ def instance_file(state, request: Request, oid: str) -> Response:
                     headers={"Content-Length": str(record.size)}, direct_passthrough=True)
 
 
-def upload_instance(state, request: Request) -> Response:
+def upload_instance(state: AppState, request: Request) -> Response:
     """``POST /instances``: store the Part 10 file in the body."""
     check_no_content_coding(request)
     if not request.content_length and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
         raise HttpError(400, "POST /instances needs a DICOM Part 10 file as the request body")
-    try:
-        with reading_body(state):
-            result = state.store.add(request.stream)
-    except InvalidInstance as exc:
-        raise HttpError(400, exc.reason) from None
+    with reading_body(state):
+        result = state.store.add(request.stream)
     r = result.record
     from ..store.orthanc_ids import patient_id, study_id
     return json_response({
@@ -145,19 +143,21 @@ def upload_instance(state, request: Request) -> Response:
 _PARENT_LEVEL = {"instances": "series", "series": "studies", "studies": "patients"}
 
 
-def _ancestors(state, level: str, oid: str) -> list[tuple[str, str]]:
+def _ancestors(state: AppState, level: str, oid: str) -> list[tuple[str, str]]:
     """(level, id) of the resource's parent, grandparent ..., nearest first."""
     chain = []
     parent = state.store.orthanc_resource(level, oid)["parent"]  # NotFound -> 404
     while level in _PARENT_LEVEL and parent:
         level = _PARENT_LEVEL[level]
         chain.append((level, parent))
-        found = state.store.index.orthanc_resource(level, parent)
-        parent = found["parent"] if found else None
+        try:
+            parent = state.store.orthanc_resource(level, parent)["parent"]
+        except NotFound:
+            parent = None
     return chain
 
 
-def delete_resource(state, request: Request, level: str, oid: str) -> Response:
+def delete_resource(state: AppState, request: Request, level: str, oid: str) -> Response:
     """``DELETE /{level}/{id}``: remove the resource and everything below it.
 
     As Orthanc, answers the nearest ancestor that still exists afterwards (a parent
@@ -168,7 +168,10 @@ def delete_resource(state, request: Request, level: str, oid: str) -> Response:
         state.store.delete_resource(level, oid)
         remaining = None
         for parent_level, parent in ancestors:
-            if state.store.index.orthanc_resource(parent_level, parent) is not None:
-                remaining = {"ID": parent, "Path": f"/{parent_level}/{parent}", "Type": _TYPES[parent_level]}
-                break
+            try:
+                state.store.orthanc_resource(parent_level, parent)
+            except NotFound:
+                continue
+            remaining = {"ID": parent, "Path": f"/{parent_level}/{parent}", "Type": _TYPES[parent_level]}
+            break
     return json_response({"RemainingAncestor": remaining})

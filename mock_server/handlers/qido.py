@@ -17,117 +17,37 @@ Decisions where PS3.18 editions differ or are silent:
 from __future__ import annotations
 
 import json
-from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.multipart import Part
-from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
+from ..dicomweb.negotiation import Offer, negotiate
 from ..dicomweb.qido_attributes import (ALL_INSTANCES, ALL_SERIES, ALL_STUDIES, STUDY_INSTANCES, STUDY_SERIES,
-                                        STUDY_SERIES_INSTANCES, default_return_tags, includable_levels,
-                                        qido_level_of)
-from ..dicomweb.qido_query import QidoQueryError, parse_qido
+                                        STUDY_SERIES_INSTANCES)
+from ..dicomweb.qido_projection import project_matches
+from ..dicomweb.qido_query import parse_qido
+from ..dicomweb.query_string import query_pairs
 from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import SearchScope
 from ..urls import dicomweb_base
+from ..state import AppState
 from .common import MAX_WARNINGS, multipart_response, warning_value
 
 _JSON = Offer(media_type="application/dicom+json")
 _PLAIN_JSON = Offer(media_type="application/json")
 _XML = Offer(media_type="multipart/related", part_type="application/dicom+xml")
-_RETRIEVE_URL = "00081190"
-_INSTANCE_AVAILABILITY = "00080056"
 
 
-def _project(match: dict[str, Any], keep: set[str] | None, levels: frozenset[str]) -> dict[str, Any]:
-    """Attributes to return: the requested tags, or every attribute of ``levels`` for ``all``."""
-    if keep is None:
-        out = {k: v for k, v in match.items() if qido_level_of(int(k, 16)) in levels}
-    else:
-        out = {k: match[k] for k in keep if k in match}
-    return dict(sorted(out.items()))
-
-
-def _is_private(tag: int) -> bool:
-    return bool((tag >> 16) & 1)
-
-
-def _private_keys(match: dict[str, Any], tags: set[int], creators: dict[int, str]) -> set[str]:
-    """Keys of the requested private elements in ``match`` and of their Private Creators.
-
-    The query names a private element through the creator it declares (PS3.18 8.3.4.1
-    #4), but the data set may hold that creator in another block; the element is found
-    through its creator, and both are returned (10.6.3.3: "the Private Data Element and
-    its corresponding Private Creator Element").
-    """
-    keys: set[str] = set()
-    for tag in tags:
-        if not _is_private(tag) or (tag & 0xFFFF) < 0x1000:
-            continue
-        group = tag >> 16
-        creator = creators.get((group << 16) | ((tag >> 8) & 0xFF))
-        if creator is None:
-            continue
-        for block in range(0x10, 0x100):
-            owner = match.get(f"{group:04X}{block:04X}")
-            if owner is not None and creator in (owner.get("Value") or []):
-                element = f"{group:04X}{(block << 8) | (tag & 0xFF):04X}"
-                if element in match:
-                    keys |= {f"{group:04X}{block:04X}", element}
-                break
-    return keys
-
-
-def _retrieve_url(base: str, level: str, match: dict[str, Any]) -> dict[str, Any]:
-    def uid(tag: str) -> str:
-        return match.get(tag, {}).get("Value", [""])[0]
-    url = f"{base}studies/{uid('0020000D')}"
-    if level in ("series", "instance"):
-        url += f"/series/{uid('0020000E')}"
-    if level == "instance":
-        url += f"/instances/{uid('00080018')}"
-    return {"vr": "UR", "Value": [url]}
-
-
-def _query_pairs(request: Request) -> list[tuple[str, str]]:
-    """The query's (name, value) pairs, percent-decoded as UTF-8 (PS3.18 8.3.4, RFC 3986 2.5).
-
-    Same split as ``request.args``, but a byte sequence that is not UTF-8 is a
-    400 instead of being silently replaced by U+FFFD (and then matching nothing).
-    """
-    pairs = []
-    for piece in request.query_string.split(b"&"):
-        if not piece:
-            continue
-        name, _, value = piece.partition(b"=")
-        try:
-            pairs.append((unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
-                          unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")))
-        except UnicodeDecodeError:
-            label = unquote_to_bytes(name).decode("utf-8", "replace")[:64]
-            raise HttpError(400, f"query parameter {label!r}: the value is not percent-encoded UTF-8 "
-                                 "(PS3.18 8.3.4)") from None
-    return pairs
-
-
-def _search(state, request: Request, resource: str, study: str | None = None,
+def _search(state: AppState, request: Request, resource: str, study: str | None = None,
             series: str | None = None) -> Response:
-    try:
-        choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
-                           require_accept=accept_required(state.settings, request))
-    except NegotiationError as exc:
-        raise HttpError(exc.status, exc.reason) from None
-    try:
-        query = parse_qido(resource, _query_pairs(request))
-    except QidoQueryError as exc:
-        raise HttpError(400, exc.reason) from None
-    index = state.store.index
-    if study is not None and not index.study_exists(study):
+    choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
+                       require_accept=accept_required(state.settings, request))
+    query = parse_qido(resource, query_pairs(request.query_string))
+    if study is not None and not state.store.study_exists(study):
         raise HttpError(404, f"no study {study} in this server")
-    if series is not None and not index.series_exists(study, series):
+    if study is not None and series is not None and not state.store.series_exists(study, series):
         raise HttpError(404, f"no series {series} in study {study}")
     limit = query.limit
     cap = state.settings.max_results
@@ -147,34 +67,7 @@ def _search(state, request: Request, resource: str, study: str | None = None,
         del response.headers["Content-Type"]  # no payload, no media type (table 10.6.3-2)
         return response
 
-    base = dicomweb_base(request, state.settings)
-    if query.includefields == "all":
-        keep = None
-    else:
-        keep = {f"{t:08X}" for t in default_return_tags(resource)}
-        requested = set(query.includefields) | query.matched_tags()
-        # Private tags are resolved per match through their creator (see _private_keys).
-        keep |= {f"{t:08X}" for t in requested if not _is_private(t)}
-    levels = includable_levels(resource)
-    rows = []
-    for match in result.matches:
-        match[_RETRIEVE_URL] = _retrieve_url(base, query.level, match)
-        if query.level in ("study", "instance") and not (match.get(_INSTANCE_AVAILABILITY) or {}).get("Value"):
-            # tables 10.6.3-3/5: "Shall be present if known": everything the mock stores is on line
-            match[_INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
-        row = _project(match, keep, levels)
-        if keep is not None and query.private_creators:
-            row.update({k: match[k] for k in _private_keys(match, requested, query.private_creators)})
-            row = dict(sorted(row.items()))
-        if keep is None:
-            row[_RETRIEVE_URL] = match[_RETRIEVE_URL]
-            for tag in default_return_tags(resource):
-                key = f"{tag:08X}"
-                if key in match:
-                    row[key] = match[key]
-            row = dict(sorted(row.items()))
-        rows.append(row)
-
+    rows = project_matches(result.matches, query, resource, dicomweb_base(request, state.settings))
     if choice.offer is _XML:
         parts = [Part(content_type="application/dicom+xml", body=json_to_xml(row)) for row in rows]
         response = multipart_response(parts, "application/dicom+xml")
@@ -186,31 +79,31 @@ def _search(state, request: Request, resource: str, study: str | None = None,
     return response
 
 
-def search_studies(state, request: Request) -> Response:
+def search_studies(state: AppState, request: Request) -> Response:
     """``GET {root}studies``."""
     return _search(state, request, ALL_STUDIES)
 
 
-def search_study_series(state, request: Request, study: str) -> Response:
+def search_study_series(state: AppState, request: Request, study: str) -> Response:
     """``GET {root}studies/{study}/series``."""
     return _search(state, request, STUDY_SERIES, study)
 
 
-def search_study_instances(state, request: Request, study: str) -> Response:
+def search_study_instances(state: AppState, request: Request, study: str) -> Response:
     """``GET {root}studies/{study}/instances``."""
     return _search(state, request, STUDY_INSTANCES, study)
 
 
-def search_series(state, request: Request) -> Response:
+def search_series(state: AppState, request: Request) -> Response:
     """``GET {root}series``."""
     return _search(state, request, ALL_SERIES)
 
 
-def search_series_instances(state, request: Request, study: str, series: str) -> Response:
+def search_series_instances(state: AppState, request: Request, study: str, series: str) -> Response:
     """``GET {root}studies/{study}/series/{series}/instances``."""
     return _search(state, request, STUDY_SERIES_INSTANCES, study, series)
 
 
-def search_instances(state, request: Request) -> Response:
+def search_instances(state: AppState, request: Request) -> Response:
     """``GET {root}instances``."""
     return _search(state, request, ALL_INSTANCES)

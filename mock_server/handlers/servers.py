@@ -19,20 +19,21 @@ from werkzeug.wrappers import Request, Response
 from ..client.chunking import plan_chunks
 from ..client.remote import BODY_ERRORS, RemoteClient, RemoteError, body_failure, remote_url
 from ..config import ConfigError, RemoteServer, parse_remote_server
-from ..dicomweb.multipart import MultipartError, Part, content_type_header, iter_multipart, iter_parts, new_boundary
-from ..dicomweb.multipart import multipart_length
-from ..dicomweb.multipart import parse_content_type
+from ..dicomweb.multipart import (MultipartError, Part, content_type_header, iter_multipart, iter_parts,
+                                  multipart_length, new_boundary, parse_content_type)
+from ..dicomweb.uids import is_uid
 from ..errors import HttpError
 from ..store.base import InstanceRecord, InvalidInstance, StoreError
 from ..store.orthanc_ids import ORTHANC_ID_RE
+from ..state import AppState
 from .common import json_response
 
 _OPERATIONS = ["get", "retrieve", "stow"]
 _LEVELS = ("patients", "studies", "series", "instances")
 
 
-def _server(state, name: str) -> RemoteServer:
-    server = state.settings.dicomweb.servers.get(name)
+def _server(state: AppState, name: str) -> RemoteServer:
+    server = state.runtime.servers.get(name)
     if server is None:
         raise HttpError(404, f"unknown DICOMweb server {name!r}; GET servers lists them")
     return server
@@ -52,32 +53,28 @@ def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _remote_error(exc: RemoteError) -> HttpError:
-    return HttpError(exc.status, exc.reason)
-
-
 # -- registry ----------------------------------------------------------------------------------------
-def list_servers(state, request: Request) -> Response:
+def list_servers(state: AppState, request: Request) -> Response:
     """Names of the configured servers; ``?expand`` adds their (password-free) settings."""
-    servers = state.settings.dicomweb.servers
+    servers = state.runtime.servers
     if "expand" in request.args:
         return json_response({name: s.public() for name, s in sorted(servers.items())})
     return json_response(sorted(servers))
 
 
-def get_server(state, request: Request, name: str) -> Response:
+def get_server(state: AppState, request: Request, name: str) -> Response:
     _server(state, name)
     return json_response(_OPERATIONS)
 
 
-def _single_process(state) -> None:
+def _single_process(state: AppState) -> None:
     """Run-time registry changes would reach one worker only: refuse them with several workers."""
     if state.settings.workers > 1:
         raise HttpError(409, f"the mock runs {state.settings.workers} worker processes: set remote servers in "
                              "the configuration (DicomWeb.Servers) instead of at run time")
 
 
-def put_server(state, request: Request, name: str) -> Response:
+def put_server(state: AppState, request: Request, name: str) -> Response:
     """Add or replace a remote at run time; validated like the configuration."""
     _single_process(state)
     if not name or "/" in name:
@@ -89,31 +86,28 @@ def put_server(state, request: Request, name: str) -> Response:
     except ConfigError as exc:
         raise HttpError(400, str(exc)) from None
     with state.lock:
-        state.settings.dicomweb.servers[name] = server
+        state.runtime.servers[name] = server
     return json_response({})
 
 
-def delete_server(state, request: Request, name: str) -> Response:
+def delete_server(state: AppState, request: Request, name: str) -> Response:
     _single_process(state)
     with state.lock:
         _server(state, name)
-        del state.settings.dicomweb.servers[name]
+        del state.runtime.servers[name]
     return json_response({})
 
 
 # -- get -----------------------------------------------------------------------------------------------
-def remote_get(state, request: Request, name: str) -> Response:
+def remote_get(state: AppState, request: Request, name: str) -> Response:
     """Relay a GET (QIDO-RS, WADO-RS) to the remote: its status, Content-Type and body come back."""
     server = _server(state, name)
     body = _body(request)
     if "Uri" not in body:
         raise HttpError(400, "the body needs a 'Uri' (a path below the server's URL)")
-    try:
-        url = remote_url(server, body["Uri"], body.get("Arguments"))
-        client = RemoteClient(server, state.settings)
-        answer = client.request("GET", url, session_headers=body.get("HttpHeaders"), stream=True)
-    except RemoteError as exc:
-        raise _remote_error(exc) from None
+    url = remote_url(server, body["Uri"], body.get("Arguments"))
+    client = RemoteClient(server, state.settings)
+    answer = client.request("GET", url, session_headers=body.get("HttpHeaders"), stream=True)
     headers = {"Content-Type": answer.headers.get("Content-Type", "application/octet-stream")}
     if "Content-Length" in answer.headers and "Content-Encoding" not in answer.headers:
         headers["Content-Length"] = answer.headers["Content-Length"]
@@ -157,14 +151,14 @@ class _Body:
         return data
 
 
-def _instances_of(state, resources: list[Any]) -> list[InstanceRecord]:
+def _instances_of(state: AppState, resources: list[Any]) -> list[InstanceRecord]:
     seen: dict[str, InstanceRecord] = {}
     for oid in resources:
         if not isinstance(oid, str) or not ORTHANC_ID_RE.match(oid):
             raise HttpError(400, f"'Resources' must hold Orthanc identifiers, got {str(oid)[:80]!r}")
         found: list[InstanceRecord] = []
         for level in _LEVELS:
-            found = state.store.index.instances_under(level, oid)
+            found = state.store.instances_under(level, oid)
             if found:
                 break
         if not found:
@@ -177,8 +171,8 @@ def _instances_of(state, resources: list[Any]) -> list[InstanceRecord]:
 def _failed_uids(answer_body: bytes) -> list[str]:
     """SOP Instance UIDs of FailedSOPSequence (0008,1198), plus "?" per item of (0008,119A).
 
-    Fix: (0008,119A) "Other Failures" (a part that is not an instance, a truncated body) was
-    ignored, so a 202 that stored fewer instances than were sent counted as a success.
+    (0008,119A) "Other Failures" (a part that is not an instance, a truncated body) counts: a 202
+    that stored fewer instances than were sent is no success.
     """
     try:
         module = json.loads(answer_body)
@@ -197,7 +191,7 @@ def _failed_uids(answer_body: bytes) -> list[str]:
     return failed
 
 
-def remote_stow(state, request: Request, name: str) -> Response:
+def remote_stow(state: AppState, request: Request, name: str) -> Response:
     """Send Orthanc resources to the remote by STOW-RS, in chunks within the configured limits."""
     server = _server(state, name)
     body = _body(request)
@@ -231,7 +225,7 @@ def remote_stow(state, request: Request, name: str) -> Response:
             reason = answer.text.strip().splitlines()[0][:200] if answer.text.strip() else ""
             return json_response({"Error": f"remote STOW-RS request {number}/{len(chunks)} answered "
                                            f"{answer.status_code} {answer.reason}" + (f": {reason}" if reason else ""),
-                                  # Fix: the failed request's instances were counted as sent.
+                                  # the failed request's instances are not counted as sent
                                   "Requests": sent, "Instances": sum(s["Instances"] for s in sent[:-1])},
                                  status=502)
     return json_response({"Resources": resources, "Instances": len(records), "Requests": sent})
@@ -240,9 +234,8 @@ def remote_stow(state, request: Request, name: str) -> Response:
 def _part_size(part: Part, boundary: str) -> int:
     """Bytes one part adds to a body: delimiter, headers, data, CRLF (the close delimiter excluded).
 
-    Fix: this was measured on a copy with ``length=0``, so the part's ``Content-Length`` header
-    was counted with one digit; the request's Content-Length came out short and the remote
-    received every chunk truncated (its last instance lost).
+    Measured on the part itself: its ``Content-Length`` header has as many digits as its length,
+    and the request's Content-Length must count every one of them.
     """
     return (multipart_length([part], boundary) or 0) - len(boundary) - 4
 
@@ -260,12 +253,12 @@ def _retrieve_path(item: Any) -> str:
         raise HttpError(400, "'Instance' needs 'Series'")
     for key in ("Study", "Series", "Instance"):
         value = item.get(key)
-        if value is not None and (not isinstance(value, str) or not all(c.isdigit() or c == "." for c in value)):
+        if value is not None and (not isinstance(value, str) or not is_uid(value)):
             raise HttpError(400, f"'{key}' must be a DICOM UID, got {str(value)[:80]!r}")
     return path
 
 
-def remote_retrieve(state, request: Request, name: str) -> Response:
+def remote_retrieve(state: AppState, request: Request, name: str) -> Response:
     """WADO-RS retrieve from the remote into the local store; answers the Orthanc instance ids."""
     server = _server(state, name)
     body = _body(request)
@@ -279,12 +272,9 @@ def remote_retrieve(state, request: Request, name: str) -> Response:
     seen: set[str] = set()
     accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
     for path in paths:
-        try:
-            url = remote_url(server, path, arguments)
-            answer = client.request("GET", url, headers={"Accept": accept},
-                                    session_headers=body.get("HttpHeaders"), stream=True)
-        except RemoteError as exc:
-            raise _remote_error(exc) from None
+        url = remote_url(server, path, arguments)
+        answer = client.request("GET", url, headers={"Accept": accept},
+                                session_headers=body.get("HttpHeaders"), stream=True)
         try:
             if answer.status_code == 404:
                 raise HttpError(404, f"the remote has no {path}")
@@ -299,8 +289,8 @@ def remote_retrieve(state, request: Request, name: str) -> Response:
                     try:
                         with part.open() as fh:
                             oid = state.store.add(fh).record.orthanc_id
-                        # Fix: overlapping resources (a study, then one of its series) listed an
-                        # instance once per download; the seed's answer lists the instances.
+                        # Overlapping resources (a study, then one of its series) list each
+                        # instance once: the seed's answer lists the instances.
                         if oid not in seen:
                             seen.add(oid)
                             retrieved.append(oid)
@@ -310,7 +300,7 @@ def remote_retrieve(state, request: Request, name: str) -> Response:
         except MultipartError as exc:
             raise HttpError(502, f"remote WADO-RS {path} sent a malformed multipart body: {exc}") from None
         except BODY_ERRORS as exc:
-            raise _remote_error(body_failure(server, exc)) from None
+            raise body_failure(server, exc) from None
         finally:
             answer.close()
     return json_response(retrieved)

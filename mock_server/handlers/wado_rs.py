@@ -8,11 +8,8 @@ into memory; any other syntax is transcoded one instance at a time.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Iterable, Iterator
-from urllib.parse import unquote_to_bytes
 
-from pydicom.dataset import Dataset
 from werkzeug.wrappers import Request, Response
 
 from ..dicomweb import frames as frame_ops
@@ -20,17 +17,19 @@ from ..dicomweb import rendering
 from ..dicomweb.dicom_xml import json_to_xml
 from ..dicomweb.media_types import bulk_media_type_for
 from ..dicomweb.multipart import Part
-from ..dicomweb.negotiation import Choice, NegotiationError, Offer, negotiate
-from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
-                                     transcode, write_part10)
+from ..dicomweb.negotiation import Choice, Offer, negotiate
+from ..dicomweb.pixel_check import refuse_undecodable
+from ..dicomweb.query_string import query_values
+from ..dicomweb.resource_urls import BASE_PLACEHOLDER, element_at, instance_path
+from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode, write_part10
+from ..dicomweb.uids import EXPLICIT_VR_LE
 from ..errors import HttpError
 from ..leniency import accept_required
 from ..store.base import InstanceRecord
-from ..store.extract import BASE_PLACEHOLDER
-from ..urls import dicomweb_base, site_root
-from .common import multipart_response, warning_value
+from ..urls import dicomweb_base
+from ..state import AppState
+from .common import located, multipart_response, warning_value
 
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
 #: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
 #: Endian "shall not be used with Web Services" (PS3.18 8.7.3), even though the
 #: transcoder can write them.
@@ -41,54 +40,30 @@ _PIXEL_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsS
 
 
 def _accept_query(request: Request) -> str | None:
-    """The "accept" Query Parameter values joined with commas, percent-decoded as UTF-8.
-
-    Unlike ``request.args`` (HTML form decoding), "+" stays a literal "+": it is a
-    qp-special character of PS3.18 8.3.1 (e.g. ``accept=application/dicom+json``).
-    """
-    values = []
-    for piece in request.query_string.split(b"&"):
-        name, _, value = piece.partition(b"=")
-        if unquote_to_bytes(name) != b"accept":
-            continue
-        try:
-            values.append(unquote_to_bytes(value).decode("utf-8"))
-        except UnicodeDecodeError:
-            raise HttpError(400, "the accept query parameter is not percent-encoded UTF-8 (PS3.18 8.3.1)") from None
-    return ",".join(values) or None
+    """The "accept" Query Parameter values joined with commas (``+`` is literal: PS3.18 8.3.1)."""
+    return ",".join(query_values(request.query_string, "accept")) or None
 
 
-def _negotiate(request: Request, offers: list[Offer], default: Offer | None, state=None) -> Choice:
+def _negotiate(request: Request, offers: list[Offer], default: Offer | None, state: AppState | None = None) -> Choice:
     # The "accept" Query Parameter is prioritized before the Accept header field
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
-    try:
-        return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
-                         require_accept=state is not None and accept_required(state.settings, request))
-    except NegotiationError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
+                     require_accept=state is not None and accept_required(state.settings, request))
 
 
 def _instance_url(base: str, r: InstanceRecord) -> str:
-    return f"{base}studies/{r.study_instance_uid}/series/{r.series_instance_uid}/instances/{r.sop_instance_uid}"
+    return base + instance_path(r.study_instance_uid, r.series_instance_uid, r.sop_instance_uid)
 
 
-def _records(state, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
+def _records(state: AppState, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
     return state.store.instances(study, series, instance)
-
-
-def _located(response: Response, state, request: Request) -> Response:
-    """A single part payload names the resource it represents (PS3.18 8.6, table 8.4.3-1)."""
-    response.headers["Content-Location"] = site_root(request, state.settings) + request.path
-    return response
-
-
 
 
 # -- instances -------------------------------------------------------------------------------------
 def _dicom_offers() -> list[Offer]:
-    offers = [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=EXPLICIT_LE)]
+    offers = [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=EXPLICIT_VR_LE)]
     offers += [Offer(media_type="multipart/related", part_type="application/dicom", transfer_syntax=ts)
-               for ts in sorted(WEB_TARGETS) if ts != EXPLICIT_LE]
+               for ts in sorted(WEB_TARGETS) if ts != EXPLICIT_VR_LE]
     return offers
 
 
@@ -97,12 +72,12 @@ def _part_syntax(record: InstanceRecord, target: str) -> str:
     the web may not carry it (PS3.18 8.7.3), then the default Explicit VR Little Endian."""
     if target != "*":
         return target
-    return EXPLICIT_LE if record.transfer_syntax_uid in WEB_FORBIDDEN_SYNTAXES else record.transfer_syntax_uid
+    return EXPLICIT_VR_LE if record.transfer_syntax_uid in WEB_FORBIDDEN_SYNTAXES else record.transfer_syntax_uid
 
 
-def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | None) -> Part:
+def _instance_part(state: AppState, base: str, record: InstanceRecord, target_ts: str | None) -> Part:
     url = _instance_url(base, record)
-    target_ts = _part_syntax(record, target_ts or EXPLICIT_LE)
+    target_ts = _part_syntax(record, target_ts or EXPLICIT_VR_LE)
     if target_ts == record.transfer_syntax_uid:
         ts = record.transfer_syntax_uid
         return Part(content_type=f"application/dicom; transfer-syntax={ts}",
@@ -116,16 +91,16 @@ def _instance_part(state, base: str, record: InstanceRecord, target_ts: str | No
                 content_location=url, length=len(data))
 
 
-def _check_transcodable(state, records: list[InstanceRecord], target: str) -> None:
+def _check_transcodable(state: AppState, records: list[InstanceRecord], target: str) -> None:
     """406 before the first byte when one instance cannot be sent in ``target`` (PS3.18 8.7.3.5)."""
     for record in records:
         ts = _part_syntax(record, target)
         if record.transfer_syntax_uid == ts:
             continue
+        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
         ds = state.store.read_dataset(record, stop_before_pixels=True)
-        # Fix: a Dataset read without its Pixel Data looked like an image-less instance, so
-        # every conversion seemed possible and TranscodeError broke the stream mid-body.
-        # The pixel attributes (a plain mapping) tell can_transcode that there is an image.
+        # A Dataset read without its Pixel Data looks like an image-less instance: the pixel
+        # attributes (a plain mapping) tell can_transcode that there is an image.
         meta: Any = ds
         if record.number_of_frames > 0:
             meta = {kw: ds.get(kw) for kw in _PIXEL_KEYWORDS}
@@ -134,12 +109,12 @@ def _check_transcodable(state, records: list[InstanceRecord], target: str) -> No
                                  f"cannot be sent in transfer syntax {target}")
 
 
-def retrieve_instances(state, request: Request, study: str, series: str | None = None,
+def retrieve_instances(state: AppState, request: Request, study: str, series: str | None = None,
                        instance: str | None = None) -> Response:
     """Study, series or instance retrieve as ``multipart/related; type="application/dicom"``."""
     choice = _negotiate(request, _dicom_offers(), default=_dicom_offers()[0], state=state)
     records = _records(state, study, series, instance)
-    target = choice.transfer_syntax or EXPLICIT_LE
+    target = choice.transfer_syntax or EXPLICIT_VR_LE
     if target != "*" and target not in WEB_TARGETS:
         raise HttpError(406, f"transfer syntax {target} is not supported for retrieval")
     _check_transcodable(state, records, target)
@@ -148,10 +123,8 @@ def retrieve_instances(state, request: Request, study: str, series: str | None =
         parts: Iterable[Part] = [_instance_part(state, base, r, target) for r in records]
     else:
         parts = (_instance_part(state, base, r, target) for r in records)
-    try:  # the first part is produced before the status line is sent
-        return multipart_response(parts, "application/dicom", None if target == "*" else target)
-    except TranscodeError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    # The first part is produced before the status line is sent.
+    return multipart_response(parts, "application/dicom", None if target == "*" else target)
 
 
 # -- metadata --------------------------------------------------------------------------------------
@@ -164,7 +137,7 @@ STREAMED_METADATA_ABOVE = 200
 _METADATA_BATCH = 100
 
 
-def _metadata_texts(state, records: list, base: str) -> Iterator[str]:
+def _metadata_texts(state: AppState, records: list, base: str) -> Iterator[str]:
     """Stored metadata texts in ``records`` order, read in batches, BulkDataURIs made absolute."""
     for start in range(0, len(records), _METADATA_BATCH):
         for text in state.store.metadata_texts(records[start:start + _METADATA_BATCH]):
@@ -178,7 +151,7 @@ def _json_array(texts: Iterator[str]) -> Iterator[bytes]:
     yield b"]"
 
 
-def retrieve_metadata(state, request: Request, study: str, series: str | None = None,
+def retrieve_metadata(state: AppState, request: Request, study: str, series: str | None = None,
                       instance: str | None = None) -> Response:
     """Metadata as DICOM JSON (default) or multipart DICOM XML, BulkDataURIs absolute (PS3.18 10.4.1.1.2).
 
@@ -191,8 +164,8 @@ def retrieve_metadata(state, request: Request, study: str, series: str | None = 
     streamed = len(records) > STREAMED_METADATA_ABOVE
     if choice.offer is _META_JSON:
         body: Any = _json_array(texts) if streamed else b"".join(_json_array(texts))
-        return _located(Response(body, content_type="application/dicom+json"), state, request)
-    # Fix: each part carries the Content-Location of the instance metadata it holds
+        return located(Response(body, content_type="application/dicom+json"), request, state.settings)
+    # Each part carries the Content-Location of the instance metadata it holds
     # (PS3.18 8.6.1.2 table 8.6.1-1); texts and records are in the same order.
     parts = (Part(content_type="application/dicom+xml", body=json_to_xml(json.loads(t)),
                   content_location=_instance_url(url_base, r) + "/metadata") for r, t in zip(records, texts))
@@ -202,46 +175,42 @@ def retrieve_metadata(state, request: Request, study: str, series: str | None = 
 # -- frames ----------------------------------------------------------------------------------------
 def _frame_offers(stored_ts: str) -> list[Offer]:
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
-                    transfer_syntax=EXPLICIT_LE),
-              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
-    # Fix: a native stored syntax maps to octet-stream, which would have offered the
-    # stored syntax itself, e.g. Implicit VR Little Endian, forbidden on the web (8.7.3).
+                    transfer_syntax=EXPLICIT_VR_LE),
+              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_VR_LE)]
+    # A native stored syntax is offered only as octet-stream in Explicit VR Little Endian:
+    # the stored one may be Implicit VR Little Endian, forbidden on the web (8.7.3).
     compressed = [m for m in bulk_media_type_for(stored_ts) if m != "application/octet-stream"]
     for media in compressed:
         offers.append(Offer(media_type="multipart/related", part_type=media, transfer_syntax=stored_ts))
     return offers
 
 
-def retrieve_frames(state, request: Request, study: str, series: str, instance: str, frames: str) -> Response:
+def retrieve_frames(state: AppState, request: Request, study: str, series: str, instance: str, frames: str) -> Response:
     """Frames in the stored compressed syntax or native (PS3.18 10.4.1.1.4, 8.7.3.3)."""
     record = _records(state, study, series, instance)[0]
     if record.number_of_frames == 0:
         raise HttpError(404, f"instance {instance} has no pixel data, so no frames")
-    try:
-        numbers = frame_ops.parse_frame_list(frames, record.number_of_frames)
-    except frame_ops.FrameError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    numbers = frame_ops.parse_frame_list(frames, record.number_of_frames)
     offers = _frame_offers(record.transfer_syntax_uid)
     choice = _negotiate(request, offers, default=offers[0], state=state)
     part_type = choice.offer.part_type or choice.offer.media_type
-    ts = choice.resolve_transfer_syntax(record.transfer_syntax_uid) or EXPLICIT_LE
+    ts = choice.resolve_transfer_syntax(record.transfer_syntax_uid) or EXPLICIT_VR_LE
     if choice.transfer_syntax == "*" and part_type != "application/octet-stream":
         ts = record.transfer_syntax_uid
+    if ts == "*":
+        ts = record.transfer_syntax_uid
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
     ds = state.store.read_dataset(record)
-    try:
-        if ts == "*" or ts == record.transfer_syntax_uid:
-            ts = record.transfer_syntax_uid
-            payloads = [frame_ops.stored_frame(ds, n) for n in numbers]
-        elif ts == EXPLICIT_LE:
-            payloads = [frame_ops.native_frame(ds, n) for n in numbers]
-        else:
-            payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
-    except frame_ops.TranscodeError as exc:  # 406, or 500 for stored data that cannot be decoded
-        raise HttpError(exc.status, exc.reason) from None
+    if ts == record.transfer_syntax_uid:
+        payloads = [frame_ops.stored_frame(ds, n) for n in numbers]
+    elif ts == EXPLICIT_VR_LE:
+        payloads = [frame_ops.native_frame(ds, n) for n in numbers]
+    else:
+        payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
     if choice.offer.media_type == "application/octet-stream":
         if len(payloads) != 1:
             raise HttpError(406, "application/octet-stream without multipart can carry one frame only")
-        return _located(Response(payloads[0], content_type="application/octet-stream"), state, request)
+        return located(Response(payloads[0], content_type="application/octet-stream"), request, state.settings)
     base = dicomweb_base(request, state.settings)
     url = _instance_url(base, record)
     parts = [Part(content_type=f"{part_type}; transfer-syntax={ts}", body=p,
@@ -250,49 +219,25 @@ def retrieve_frames(state, request: Request, study: str, series: str, instance: 
 
 
 # -- bulk data -------------------------------------------------------------------------------------
-def _element_at(ds: Dataset, segments: list[str]) -> Any:
-    current: Any = ds
-    try:
-        for i, seg in enumerate(segments):
-            if i % 2 == 0:
-                tag = int(seg, 16)
-                if tag not in current:
-                    return None
-                element = current[tag]
-                if i == len(segments) - 1:
-                    return element
-                current = element.value
-            else:
-                index = int(seg) - 1
-                if index < 0 or index >= len(current):
-                    return None
-                current = current[index]
-    except (ValueError, TypeError, IndexError):
-        return None
-    return None
-
-
-def retrieve_bulk(state, request: Request, study: str, series: str, instance: str, bulk: str) -> Response:
+def retrieve_bulk(state: AppState, request: Request, study: str, series: str, instance: str, bulk: str) -> Response:
     """The value of one bulk data element named by a BulkDataURI (PS3.18 10.4.1.1.5)."""
     record = _records(state, study, series, instance)[0]
-    segments = [s for s in bulk.split("/") if s]
-    if not segments or len(segments) % 2 == 0:
-        raise HttpError(404, f"no bulk data at {bulk}")
     offers = [Offer(media_type="multipart/related", part_type="application/octet-stream",
-                    transfer_syntax=EXPLICIT_LE),
-              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_LE)]
+                    transfer_syntax=EXPLICIT_VR_LE),
+              Offer(media_type="application/octet-stream", transfer_syntax=EXPLICIT_VR_LE)]
     choice = _negotiate(request, offers, default=offers[0], state=state)
     ds = state.store.read_dataset(record)
-    element = _element_at(ds, segments)
+    element = element_at(ds, bulk)
     if element is None or element.VR == "SQ":
         raise HttpError(404, f"no bulk data element at {bulk} in instance {instance}")
-    if element.tag == 0x7FE00010 and len(segments) == 1:
+    if element.tag == 0x7FE00010 and "/" not in bulk.strip("/"):
+        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, EXPLICIT_VR_LE)
         payload = b"".join(frame_ops.native_frame(ds, n) for n in range(1, record.number_of_frames + 1))
     else:
         value = element.value
         payload = value if isinstance(value, bytes) else bytes(str(value), "utf-8")
     if choice.offer.media_type == "application/octet-stream":
-        return _located(Response(payload, content_type="application/octet-stream"), state, request)
+        return located(Response(payload, content_type="application/octet-stream"), request, state.settings)
     url = _instance_url(dicomweb_base(request, state.settings), record) + "/bulk/" + bulk
     return multipart_response([Part(content_type="application/octet-stream", body=payload,
                                      content_location=url, length=len(payload))], "application/octet-stream")
@@ -302,7 +247,7 @@ def retrieve_bulk(state, request: Request, study: str, series: str, instance: st
 _RENDERED = [Offer(media_type="image/jpeg"), Offer(media_type="image/png"), Offer(media_type="image/gif")]
 
 
-def _images(state, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
+def _images(state: AppState, study: str, series: str | None, instance: str | None) -> list[InstanceRecord]:
     records = [r for r in _records(state, study, series, instance) if r.number_of_frames > 0]
     if not records:
         raise HttpError(404, "no instance with pixel data to render here")
@@ -311,55 +256,33 @@ def _images(state, study: str, series: str | None, instance: str | None) -> list
 
 def _render_params(request: Request, media_type: str, frames: str | None,
                    record: InstanceRecord) -> list[rendering.RenderParams]:
-    try:
-        params = rendering.parse_rendered_query(request.args.to_dict(flat=False), media_type)
-        numbers = frame_ops.parse_frame_list(frames, record.number_of_frames) if frames else [1]
-    except (rendering.RenderError, frame_ops.FrameError) as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    params = rendering.parse_rendered_query(request.args.to_dict(flat=False), media_type)
+    numbers = frame_ops.parse_frame_list(frames, record.number_of_frames) if frames else [1]
     return [params.with_frame(n) for n in numbers]
 
 
-def _render_all(state, records: Iterable[InstanceRecord], params_for) -> list[tuple[InstanceRecord, int, bytes]]:
+def _render_all(state: AppState, records: Iterable[InstanceRecord], params_for) -> list[tuple[InstanceRecord, int, bytes]]:
     images = []
     for record in records:
+        refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
         ds = state.store.read_dataset(record)
-        for params in params_for(record):
-            try:
-                images.append((record, params.frame, rendering.render(ds, params)))
-            except rendering.RenderError as exc:
-                raise HttpError(exc.status, exc.reason) from None
+        images += [(record, params.frame, rendering.render(ds, params)) for params in params_for(record)]
     return images
 
 
-_ANNOTATION_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-
-
-def _unsupported_annotations(request: Request) -> list[str]:
-    """The annotation values of the request (PS3.18 8.3.5.1.1), all unsupported: the mock burns in no
-    annotation.  No value, or a value that is not a keyword, is a 400."""
-    if "annotation" not in request.args:
-        return []
-    values = [v.strip() for raw in request.args.getlist("annotation") for v in raw.split(",")]
-    bad = [v for v in values if not _ANNOTATION_KEYWORD.match(v)]
-    if not values or bad:
-        raise HttpError(400, f"annotation values must be keywords (patient, technique): {bad or 'no value'}")
-    return list(dict.fromkeys(values))
-
-
-def retrieve_rendered(state, request: Request, study: str, series: str | None = None,
+def retrieve_rendered(state: AppState, request: Request, study: str, series: str | None = None,
                       instance: str | None = None, frames: str | None = None) -> Response:
     """Rendered images (PS3.18 10.4.1.1.3 / 8.3.5.1): one image for an instance or frame, multipart otherwise."""
     multipart_offers = [Offer(media_type="multipart/related", part_type=o.media_type) for o in _RENDERED]
     choice = _negotiate(request, _RENDERED + multipart_offers, default=_RENDERED[0], state=state)
     media = choice.offer.part_type or choice.offer.media_type
-    unsupported = _unsupported_annotations(request)
+    unsupported = rendering.parse_annotations(request.args.getlist("annotation"), "annotation" in request.args)
     records = _images(state, study, series, instance)
     images = _render_all(state, records, lambda r: _render_params(request, media, frames, r))
     if len(images) == 1 and choice.offer.media_type != "multipart/related":
-        response = _located(Response(images[0][2], content_type=media), state, request)
+        response = located(Response(images[0][2], content_type=media), request, state.settings)
     else:
-        # Fix: parts name the rendered resource they represent (PS3.18 8.6.1.2 table 8.6.1-1).
-        base = dicomweb_base(request, state.settings)
+        base = dicomweb_base(request, state.settings)  # parts name the rendered resource (table 8.6.1-1)
         parts = [Part(content_type=media, body=img, length=len(img),
                       content_location=_instance_url(base, r) + (f"/frames/{n}" if frames else "") + "/rendered")
                  for r, n, img in images]
@@ -370,17 +293,15 @@ def retrieve_rendered(state, request: Request, study: str, series: str | None = 
     return response
 
 
-def retrieve_thumbnail(state, request: Request, study: str, series: str | None = None,
+def retrieve_thumbnail(state: AppState, request: Request, study: str, series: str | None = None,
                        instance: str | None = None, frames: str | None = None) -> Response:
     """A small representative image of the resource (PS3.18 10.4.1.1.3 thumbnail)."""
     choice = _negotiate(request, _RENDERED, default=_RENDERED[0], state=state)
     records = _images(state, study, series, instance)
     record = records[len(records) // 2]
-    try:
-        viewport = rendering.parse_rendered_query(request.args.to_dict(flat=False), choice.offer.media_type).viewport
-        number = frame_ops.parse_frame_list(frames, record.number_of_frames)[0] if frames else 1
-        image = rendering.thumbnail(state.store.read_dataset(record), choice.offer.media_type, viewport=viewport,
-                                    frame=number)
-    except (rendering.RenderError, frame_ops.FrameError) as exc:
-        raise HttpError(exc.status, exc.reason) from None
-    return _located(Response(image, content_type=choice.offer.media_type), state, request)
+    viewport = rendering.parse_rendered_query(request.args.to_dict(flat=False), choice.offer.media_type).viewport
+    number = frame_ops.parse_frame_list(frames, record.number_of_frames)[0] if frames else 1
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
+    image = rendering.thumbnail(state.store.read_dataset(record), choice.offer.media_type, viewport=viewport,
+                                frame=number)
+    return located(Response(image, content_type=choice.offer.media_type), request, state.settings)

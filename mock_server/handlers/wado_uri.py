@@ -9,21 +9,21 @@ by default, ``image/png``, ``image/gif``) with ``frameNumber``,
 from __future__ import annotations
 
 import hashlib
-import re
 
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from ..dicomweb import rendering
 from ..dicomweb.media_types import MediaTypeSyntaxError, split_list, split_params
-from ..dicomweb.negotiation import NegotiationError, Offer, negotiate
-from ..dicomweb.transcoding import (SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, TranscodeError, can_transcode,
-                                     transcode, write_part10)
+from ..dicomweb.negotiation import Offer, negotiate
+from ..dicomweb.pixel_check import refuse_undecodable
+from ..dicomweb.transcoding import SUPPORTED_TARGETS, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode, write_part10
+from ..dicomweb.uids import EXPLICIT_VR_LE, is_uid
 from ..errors import HttpError
 from ..store.base import NotFound
-from ..urls import site_root
+from ..state import AppState
+from .common import located
 
-_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _RENDERED = ("image/jpeg", "image/png", "image/gif")
 #: What this service can answer; image/jpeg first: the default (PS3.18 9.3, table 8.7.4-1).
 _OFFERS = [Offer(media_type=m) for m in (*_RENDERED, "application/dicom")]
@@ -53,7 +53,7 @@ def _single(request: Request, name: str, required: bool) -> str | None:
 
 def _uid(request: Request, name: str) -> str:
     value = _single(request, name, True) or ""
-    if not _UID_RE.match(value) or len(value) > 64:
+    if not is_uid(value):
         raise HttpError(400, f"WADO-URI parameter {name} is not a valid UID: {value[:70]!r}")
     return value
 
@@ -61,9 +61,8 @@ def _uid(request: Request, name: str) -> str:
 def _selected_media_type(request: Request) -> str:
     """The Selected Media Type from ``contentType`` and then the Accept header (PS3.18 9.1.2.2.1, 8.7.8.1).
 
-    Fix: the Accept header was ignored (``Accept: application/dicom`` got a JPEG) and
-    so were the q-values of ``contentType``; both now go through the RS negotiation.
-    Without either, or with ``*/*``, the default is image/jpeg (9.3).
+    Both, with their q-values, go through the RS negotiation.  Without either, or with
+    ``*/*``, the default is image/jpeg (9.3).
     """
     raw = _single(request, "contentType", False)
     if raw is not None:
@@ -78,17 +77,7 @@ def _selected_media_type(request: Request) -> str:
             if "transfer-syntax" in params or "charset" in params:
                 raise HttpError(400, "contentType must not carry transfer-syntax or charset parameters "
                                      "(PS3.18 9.1.2.2.1)")
-    try:
-        choice = negotiate(request.headers.get("Accept"), _OFFERS, default=_OFFERS[0], accept_query=raw)
-    except NegotiationError as exc:
-        raise HttpError(exc.status, exc.reason) from None
-    return choice.offer.media_type
-
-
-def _located(response: Response, state, request: Request) -> Response:
-    """The response names the representation it carries (PS3.18 9.4.3, 9.5.3)."""
-    response.headers["Content-Location"] = site_root(request, state.settings) + request.full_path.rstrip("?")
-    return response
+    return negotiate(request.headers.get("Accept"), _OFFERS, default=_OFFERS[0], accept_query=raw).offer.media_type
 
 
 def _anonymize(ds):
@@ -109,7 +98,7 @@ def _anonymize(ds):
     return ds
 
 
-def wado_uri(state, request: Request) -> Response:
+def wado_uri(state: AppState, request: Request) -> Response:
     """Retrieve DICOM instance or rendered instance by WADO-URI."""
     request_type = _single(request, "requestType", True)
     if request_type != "WADO":
@@ -124,60 +113,52 @@ def wado_uri(state, request: Request) -> Response:
     if anonymize is not None and anonymize != "yes":
         raise HttpError(400, f"WADO-URI anonymize must be 'yes', got {anonymize!r}")
     if chosen == "application/dicom":
-        return _located(_retrieve_dicom(state, request, record, anonymize == "yes"), state, request)
+        return located(_retrieve_dicom(state, request, record, anonymize == "yes"), request, state.settings, query=True)
     if _single(request, "transferSyntax", False) is not None:
         raise HttpError(400, "transferSyntax applies to contentType=application/dicom only")
     if record.number_of_frames == 0:
         raise HttpError(406, f"object {obj} has no pixel data to render as {chosen}")
-    try:
-        params = rendering.parse_wado_uri_render_args(request.args.to_dict(flat=False), chosen)
-    except rendering.RenderError as exc:
-        raise HttpError(exc.status, exc.reason) from None
+    params = rendering.parse_wado_uri_render_args(request.args.to_dict(flat=False), chosen)
     if params.frame > record.number_of_frames:
         raise HttpError(400, f"frameNumber {params.frame} exceeds the {record.number_of_frames} frames of {obj}")
     if "presentationUID" in request.args:
-        # Fix: these were silently ignored, so the image came back without the Presentation
-        # State; this store applies none, and an unknown one is 400 (PS3.18 9.5.2.3).
+        # This store applies no Presentation State, and an unknown one is 400 (PS3.18 9.5.2.3).
         raise HttpError(400, "presentationUID names no Presentation State this server can apply (PS3.18 9.5.2.3)")
     if "frameNumber" in request.args and record.number_of_frames < 2:
-        # Fix: frameNumber on an Instance that is not multi-frame is 400 (PS3.18 9.5.2.1).
+        # frameNumber on an Instance that is not multi-frame is 400 (PS3.18 9.5.2.1).
         raise HttpError(400, f"frameNumber is only allowed for multi-frame images; {obj} has one frame")
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid)
     ds = state.store.read_dataset(record)
     if anonymize == "yes":
         ds = _anonymize(ds)
-    try:
-        image = rendering.render(ds, params)
-    except rendering.RenderError as exc:
-        raise HttpError(exc.status, exc.reason) from None
-    return _located(Response(image, content_type=chosen), state, request)
+    image = rendering.render(ds, params)
+    return located(Response(image, content_type=chosen), request, state.settings, query=True)
 
 
-def _retrieve_dicom(state, request: Request, record, anonymize: bool) -> Response:
+def _retrieve_dicom(state: AppState, request: Request, record, anonymize: bool) -> Response:
     ts = _single(request, "transferSyntax", False)
     for rendered_only in ("rows", "columns", "region", "windowCenter", "windowWidth", "frameNumber"):
         if rendered_only in request.args:
             raise HttpError(400, f"WADO-URI parameter {rendered_only} is not allowed with contentType=application/dicom")
     if ts is not None:
-        if not _UID_RE.match(ts) or len(ts) > 64:
+        if not is_uid(ts):
             raise HttpError(400, f"transferSyntax is not a valid UID: {ts[:70]!r}")
-        # Fix: Implicit VR Little Endian (and Big Endian) "shall not be used with Web
+        # Implicit VR Little Endian (and Big Endian) "shall not be used with Web
         # Services" (PS3.18 8.7.3): a valid but unsupported Transfer Syntax, 406 (9.4.2.4).
         if ts in WEB_FORBIDDEN_SYNTAXES or (ts not in SUPPORTED_TARGETS and ts != record.transfer_syntax_uid):
             raise HttpError(406, f"transfer syntax {ts} is not supported; supported: "
                                  f"{', '.join(sorted(SUPPORTED_TARGETS - WEB_FORBIDDEN_SYNTAXES))}")
     else:
-        ts = "1.2.840.10008.1.2.1"
+        ts = EXPLICIT_VR_LE
     if ts == record.transfer_syntax_uid and not anonymize:
         fh = state.store.open(record)
         return Response(wrap_file(request.environ, fh), content_type="application/dicom",
                         headers={"Content-Length": str(record.size)}, direct_passthrough=True)
+    refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
     ds = state.store.read_dataset(record)
     if ts != record.transfer_syntax_uid and not can_transcode(record.transfer_syntax_uid, ts, ds):
         raise HttpError(406, f"object stored in {record.transfer_syntax_uid} cannot be sent in {ts}")
     if anonymize:
         ds = _anonymize(ds)
-    try:
-        body = write_part10(transcode(ds, ts) if ts != record.transfer_syntax_uid else ds, ts)
-    except TranscodeError as exc:
-        raise HttpError(406, str(exc)) from None
+    body = write_part10(transcode(ds, ts) if ts != record.transfer_syntax_uid else ds, ts)
     return Response(body, content_type="application/dicom")

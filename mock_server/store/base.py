@@ -7,23 +7,31 @@ only, never on a concrete store.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Protocol
+
+from pydicom.dataset import Dataset
+
+from ..errors import HttpError
 
 __all__ = [
     "StoreError", "NotFound", "InstanceConflict", "InvalidInstance",
-    "InstanceRecord", "AddResult", "SearchScope", "SearchResult", "Store",
+    "InstanceRecord", "AddResult", "SearchScope", "SearchResult", "StagedInstance", "Store",
 ]
 
+if TYPE_CHECKING:
+    from .extract import Extracted
 
-class StoreError(Exception):
+
+class StoreError(HttpError):
     """Base class of store errors; ``reason`` is one line for HTTP answers."""
 
     status = 500
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str) -> None:
+        super().__init__(type(self).status, reason)
 
 
 class NotFound(StoreError):
@@ -67,6 +75,9 @@ class InstanceRecord:
     number_of_frames: int
     orthanc_id: str
     path: str
+    #: Why the stored Pixel Data cannot be decoded; None when it can or was not tried
+    #: (:func:`mock_server.dicomweb.pixel_check.pixel_data_problem`).
+    pixel_problem: str | None = None
 
     @property
     def series_orthanc_id(self) -> str:
@@ -103,23 +114,52 @@ class SearchResult:
         return self.remaining > 0
 
 
+@dataclass
+class StagedInstance:
+    """An instance checked and written aside by :meth:`Store.stage`, not visible yet."""
+
+    extracted: Extracted
+    size: int
+    #: The store's own handle on the staged bytes (a temporary file, the bytes themselves).
+    handle: Any = None
+    #: Completes when the staged bytes are durable (a disk store's background fsync).
+    synced: Future[None] | None = None
+
+
 class Store(Protocol):
-    """Operations every store offers."""
+    """What handlers may do with a store (:class:`~mock_server.store.disk.DiskStore` is the
+    one the mock serves)."""
 
-    def add(self, source: BinaryIO, *, expected_study_uid: str | None = None) -> AddResult: ...
+    def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None,
+            check_pixels: bool = True) -> AddResult:
+        """Store one Part 10 instance (:meth:`stage` then :meth:`commit`)."""
+        ...
 
-    # add() in two steps, so a caller can check the next instance while this one reaches the disk.
-    def stage(self, source: BinaryIO, *, expected_study_uid: str | None = None) -> Any: ...
+    def stage(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None,
+              check_pixels: bool = True) -> StagedInstance:
+        """Check an instance and set it aside; raises :class:`InvalidInstance` or
+        :class:`InstanceConflict` (nothing is kept then)."""
+        ...
 
-    def commit(self, staged: Any) -> AddResult: ...
+    def commit(self, staged: StagedInstance) -> AddResult:
+        """Make a staged instance visible (one transaction)."""
+        ...
 
-    def discard(self, staged: Any) -> None: ...
+    def discard(self, staged: StagedInstance) -> None:
+        """Drop a staged instance (no-op after :meth:`commit`)."""
+        ...
 
     def search(self, scope: SearchScope, filters: Iterable[Any], *, limit: int | None, offset: int,
                case_sensitive_pn: bool = False, fuzzy: bool = False) -> SearchResult: ...
 
     def instances(self, study_uid: str, series_uid: str | None = None,
-                  sop_instance_uid: str | None = None) -> list[InstanceRecord]: ...
+                  sop_instance_uid: str | None = None) -> list[InstanceRecord]:
+        """Instances of a study, series or one instance; :class:`NotFound` when none."""
+        ...
+
+    def study_exists(self, study_uid: str) -> bool: ...
+
+    def series_exists(self, study_uid: str, series_uid: str) -> bool: ...
 
     def metadata_texts(self, records: Iterable[InstanceRecord]) -> list[str]: ...
 
@@ -128,6 +168,24 @@ class Store(Protocol):
         deleted meanwhile (a streaming retrieve reads what it listed)."""
         ...
 
+    def read_dataset(self, record: InstanceRecord, *, stop_before_pixels: bool = False) -> Dataset: ...
+
     def delete_instance(self, record: InstanceRecord) -> None: ...
 
-    def reset(self, files: Iterable[Any] = ()) -> int: ...
+    def delete_resource(self, level: str, oid: str) -> int:
+        """Delete an Orthanc resource and everything below it; returns instances removed."""
+        ...
+
+    def reset(self, files: Iterable[str | Path] = ()) -> int:
+        """Remove everything, then store ``files``; returns how many were stored."""
+        ...
+
+    def orthanc_ids(self, level: str) -> list[str]: ...
+
+    def orthanc_resource(self, level: str, oid: str) -> dict[str, Any]:
+        """An Orthanc resource (``json``, ``children``, ``parent``); :class:`NotFound` when unknown."""
+        ...
+
+    def instances_under(self, level: str, oid: str) -> list[InstanceRecord]: ...
+
+    def counts(self) -> dict[str, int]: ...

@@ -31,20 +31,22 @@ import threading
 import time
 import uuid
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO, Iterable
 
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
+from ..dicomweb.pixel_check import pixel_data_problem
 from ..dicomweb.qido_attributes import RESERVED_GROUPS
+from ..dicomweb.uids import DEFLATED_EXPLICIT_VR_LE
 from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
-                   SearchScope, StoreError)
+                   SearchScope, StagedInstance, StoreError)
 from .extract import Extracted, extract
+from .file_meta import file_header, inflate, read_header
 from .search import search
 from .sqlite_index import SqliteIndex
 
@@ -53,7 +55,7 @@ try:
 except ImportError:  # not POSIX: one process per store
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DiskStore", "StagedInstance"]
+__all__ = ["DiskStore"]
 
 _log = logging.getLogger(__name__)
 
@@ -69,16 +71,6 @@ def _sync_pool() -> ThreadPoolExecutor:
     return _sync_pools[pid]
 
 
-@dataclass
-class StagedInstance:
-    """An instance spooled and checked by :meth:`DiskStore.stage`, not visible yet."""
-
-    tmp_path: Path
-    extracted: Extracted
-    size: int
-    synced: Future[None]
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -89,6 +81,8 @@ def _fsync(path: Path) -> None:
 _COPY_CHUNK = 1 << 20
 #: Elements longer than this stay on disk while an instance is indexed.
 _DEFER_SIZE = 64 * 1024
+#: A deflated data set may inflate to at most this many bytes.
+_INFLATED_MAX = 1 << 30
 #: Groups whose elements may not appear in a stored data set, and why.
 _NOT_IN_DATA_SETS = {
     0x0000: "Command elements (group 0000) belong to DIMSE messages (PS3.7 annex E), not to data sets",
@@ -158,12 +152,13 @@ class DiskStore:
         self.index = SqliteIndex(self.root / "index.sqlite")
         self.max_instance_size = max_instance_size
         #: Removes a temporary store's directory (at close, or at exit of the process that made it).
-        self._remove_tmp: weakref.finalize | None = None
+        self._remove_tmp: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
         self._made_dirs: set[Path] = set()
         self._last_sweep = 0.0
-        #: Extra check of a parsed instance of a given size: why it is refused, or None.
-        self.instance_check: Callable[[pydicom.Dataset, int], str | None] | None = None
+        #: Refuse an instance whose Pixel Data cannot be decoded (``CheckPixelData``); by default it
+        #: is stored, and the reason recorded (:attr:`InstanceRecord.pixel_problem`).
+        self.refuse_undecodable = False
         if alone:
             if self.index.rebuilt:
                 _log.warning("index of %s had another schema version: re-indexed %d files", self.root,
@@ -225,76 +220,107 @@ class DiskStore:
         count = 0
         for path in sorted(self.files_dir.rglob("*.dcm")):
             try:
-                ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
-                self.index.insert(extract(ds), str(path.relative_to(self.root)), path.stat().st_size)
+                with open(path, "rb") as fh:
+                    ts, _ = read_header(fh)
+                ds = pydicom.dcmread(path, defer_size=None if ts == DEFLATED_EXPLICIT_VR_LE else _DEFER_SIZE)
+                size = path.stat().st_size
+                extracted = extract(ds)
+                extracted.pixel_problem = pixel_data_problem(ds, size)
+                self.index.insert(extracted, str(path.relative_to(self.root)), size)
                 count += 1
             except Exception as exc:  # left unindexed: recover() removes it
                 _log.warning("cannot re-index %s: %s", path, exc)
         return count
 
     # -- writes ------------------------------------------------------------------------------
-    def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None) -> AddResult:
+    def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None,
+            check_pixels: bool = True) -> AddResult:
         """Store one Part 10 instance read from ``source`` (a stream or a path)."""
-        return self.commit(self.stage(source, expected_study_uid=expected_study_uid))
+        return self.commit(self.stage(source, expected_study_uid=expected_study_uid, check_pixels=check_pixels))
 
-    def stage(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None) -> StagedInstance:
-        """First half of :meth:`add`: spool ``source`` to a temporary file and check it.
+    def stage(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None,
+              check_pixels: bool = True) -> StagedInstance:
+        """First half of :meth:`add`: read ``source``, check it, write the file to be kept.
 
-        The file's fsync starts in the background; :meth:`commit` makes the
-        instance visible, :meth:`discard` drops it.  STOW-RS stages part k+1
-        while the disk takes part k.  Raises :class:`InvalidInstance` or
-        :class:`InstanceConflict` (nothing is left behind then).
+        The kept file is the store's own File Meta Information (:mod:`.file_meta`) followed
+        by the received data set, byte for byte.  Its fsync starts in the background;
+        :meth:`commit` makes the instance visible, :meth:`discard` drops it.  STOW-RS stages
+        part k+1 while the disk takes part k.  Raises :class:`InvalidInstance` or
+        :class:`InstanceConflict` (nothing is left behind then).  ``check_pixels`` False
+        skips the decoding of the Pixel Data (the mock's own fixtures).
         """
-        tmp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-        synced: Future[None] | None = None
-        parsed: BinaryIO | None = None
+        name = uuid.uuid4().hex
+        tmp_path, spooled = self.tmp_dir / f"{name}.part", self.tmp_dir / f"{name}.in"
         try:
-            size, content = self._spool(source, tmp_path)
-            # The file reaches the disk while it is parsed; it is renamed only once it is there.
+            if isinstance(source, (str, Path)):
+                size, content, received = Path(source).stat().st_size, None, Path(source)
+            else:
+                size, content = self._spool(source, spooled)
+                received = spooled
+            with (io.BytesIO(content) if content is not None else open(received, "rb")) as fh:
+                extracted, data_start = self._check(fh, size, in_memory=content is not None,
+                                                    expected_study_uid=expected_study_uid, check_pixels=check_pixels)
+            header = file_header(extracted.transfer_syntax_uid, extracted.sop_class_uid,
+                                 extracted.sop_instance_uid)
+            with open(tmp_path, "wb") as out:
+                out.write(header)
+                if content is not None:
+                    out.write(memoryview(content)[data_start:])
+                else:
+                    with open(received, "rb") as src:
+                        src.seek(data_start)
+                        shutil.copyfileobj(src, out, _COPY_CHUNK)
             synced = _sync_pool().submit(_fsync, tmp_path)
-            # A small instance is parsed from the bytes just written, a large one from its file
-            # with long elements (pixel data) left unread.
-            parsed: BinaryIO = io.BytesIO(content) if content is not None else open(tmp_path, "rb")
-            try:
-                ds = pydicom.dcmread(parsed, defer_size=None if content is not None else _DEFER_SIZE)
-            except (InvalidDicomError, EOFError) as exc:
-                raise InvalidInstance(f"not a DICOM Part 10 instance: {exc}".splitlines()[0], 0xC000) from None
-            except Exception as exc:  # pydicom raises many types on corrupt input
-                raise InvalidInstance(f"cannot parse the DICOM instance: {type(exc).__name__}: {exc}"
-                                      .splitlines()[0][:300], 0xC000) from None
-            if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
-                raise InvalidInstance("the instance has no File Meta Information with a Transfer Syntax UID",
-                                      0xC000)
-            misplaced = next((tag for tag in ds.keys() if tag.group in _NOT_IN_DATA_SETS), None)
-            if misplaced is not None:
-                raise InvalidInstance(f"the data set holds element {Tag(misplaced)}: "
-                                      f"{_NOT_IN_DATA_SETS[misplaced.group]}", 0xC000)
-            try:
-                _check_complete(ds, parsed, size)
-                extracted = extract(ds)
-            except StoreError:
-                raise
-            except Exception as exc:  # pydicom converts values lazily: unknown VR, bad lengths...
-                raise InvalidInstance(f"cannot read the DICOM instance: {type(exc).__name__}: {exc}"
-                                      .splitlines()[0][:300], 0xC000) from None
-            if expected_study_uid is not None and extracted.study_instance_uid != expected_study_uid:
-                # A conflict with the request (PS3.18 table 10.5.3-1: 409 "Study Instance UID
-                # mismatch"), not a malformed instance.
-                raise InstanceConflict(
-                    f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
-                    f"{expected_study_uid}", 0xA900)
-            problem = self.instance_check(ds, size) if self.instance_check is not None else None
-            if problem:
-                raise InvalidInstance(problem.splitlines()[0][:300], 0xC000)
         except BaseException:
-            if synced is not None:
-                synced.exception()  # the file is not removed under a running fsync
             tmp_path.unlink(missing_ok=True)
             raise
         finally:
-            if parsed is not None:
-                parsed.close()
-        return StagedInstance(tmp_path, extracted, size, synced)
+            spooled.unlink(missing_ok=True)
+        return StagedInstance(extracted, len(header) + size - data_start, handle=tmp_path, synced=synced)
+
+    def _check(self, fh: BinaryIO, size: int, *, in_memory: bool, expected_study_uid: str | None,
+               check_pixels: bool) -> tuple[Extracted, int]:
+        """Parse and check the Part 10 stream ``fh`` of ``size`` bytes: its index rows and
+        the offset of its data set.  A stream read from a file leaves long elements unread."""
+        ts, data_start = read_header(fh)
+        deflated = ts == DEFLATED_EXPLICIT_VR_LE
+        fh.seek(0)
+        try:
+            # pydicom inflates a deflated data set into memory whole: nothing is deferred then.
+            ds = pydicom.dcmread(fh, defer_size=None if in_memory or deflated else _DEFER_SIZE)
+        except (InvalidDicomError, EOFError) as exc:
+            raise InvalidInstance(f"not a DICOM Part 10 instance: {exc}".splitlines()[0], 0xC000) from None
+        except Exception as exc:  # pydicom raises many types on corrupt input
+            raise InvalidInstance(f"cannot parse the DICOM instance: {type(exc).__name__}: {exc}"
+                                  .splitlines()[0][:300], 0xC000) from None
+        misplaced = next((tag for tag in ds.keys() if tag.group in _NOT_IN_DATA_SETS), None)
+        if misplaced is not None:
+            raise InvalidInstance(f"the data set holds element {Tag(misplaced)}: "
+                                  f"{_NOT_IN_DATA_SETS[misplaced.group]}", 0xC000)
+        try:
+            if deflated:  # element offsets count in the inflated data set
+                fh.seek(data_start)
+                inflated = inflate(fh.read(), _INFLATED_MAX)
+                _check_complete(ds, io.BytesIO(inflated), len(inflated))
+            else:
+                _check_complete(ds, fh, size)
+            extracted = extract(ds)
+        except StoreError:
+            raise
+        except Exception as exc:  # pydicom converts values lazily: unknown VR, bad lengths...
+            raise InvalidInstance(f"cannot read the DICOM instance: {type(exc).__name__}: {exc}"
+                                  .splitlines()[0][:300], 0xC000) from None
+        extracted.transfer_syntax_uid = ts
+        if expected_study_uid is not None and extracted.study_instance_uid != expected_study_uid:
+            # A conflict with the request (PS3.18 table 10.5.3-1: 409 "Study Instance UID
+            # mismatch"), not a malformed instance.
+            raise InstanceConflict(
+                f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
+                f"{expected_study_uid}", 0xA900)
+        extracted.pixel_problem = pixel_data_problem(ds, size) if check_pixels else None
+        if extracted.pixel_problem and self.refuse_undecodable:
+            raise InvalidInstance(extracted.pixel_problem.splitlines()[0][:300], 0xC000)
+        return extracted, data_start
 
     def commit(self, staged: StagedInstance) -> AddResult:
         """Second half of :meth:`add`: wait for the disk, rename, index (one transaction)."""
@@ -305,12 +331,13 @@ class DiskStore:
             if final.parent not in self._made_dirs:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 self._made_dirs.add(final.parent)
-            staged.synced.result()
+            if staged.synced is not None:
+                staged.synced.result()
             try:
-                os.replace(staged.tmp_path, final)
+                os.replace(staged.handle, final)
             except FileNotFoundError:  # the directory went with a reset (of another process)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged.tmp_path, final)
+                os.replace(staged.handle, final)
             rel = str(final.relative_to(self.root))
             try:
                 record, old_path = self.index.insert(extracted, rel, staged.size)
@@ -325,27 +352,31 @@ class DiskStore:
 
     def discard(self, staged: StagedInstance) -> None:
         """Drop a staged instance that will not be committed (no-op after :meth:`commit`)."""
-        staged.synced.exception()
-        staged.tmp_path.unlink(missing_ok=True)
+        if staged.synced is not None:
+            staged.synced.exception()
+        Path(staged.handle).unlink(missing_ok=True)
 
-    def _spool(self, source: BinaryIO | str | Path, tmp_path: Path) -> tuple[int, bytes | None]:
-        """Copy ``source`` to ``tmp_path``: (size, the whole content when it fits one chunk)."""
-        with open(tmp_path, "wb") as out:
-            if isinstance(source, (str, Path)):
-                with open(source, "rb") as src:
-                    shutil.copyfileobj(src, out, _COPY_CHUNK)
-                out.flush()  # stat() below must see the buffered tail too
-                return tmp_path.stat().st_size, None
-            size, chunks, first = 0, 0, b""
-            while chunk := source.read(_COPY_CHUNK):
+    def _spool(self, source: BinaryIO, path: Path) -> tuple[int, bytes | None]:
+        """Read ``source``: (size, the whole content when it fits one chunk, else None and the
+        content written to ``path``)."""
+        first = source.read(_COPY_CHUNK)
+        size = len(first)
+        chunk = source.read(_COPY_CHUNK) if first else b""
+        if not chunk:
+            self._check_size(size)
+            return size, bytes(first)
+        with open(path, "wb") as out:
+            out.write(first)
+            while chunk:
                 size += len(chunk)
-                chunks += 1
-                first = first or chunk
-                if self.max_instance_size is not None and size > self.max_instance_size:
-                    raise InvalidInstance(f"the instance exceeds the maximum size of {self.max_instance_size} bytes",
-                                          0xA700)
+                self._check_size(size)
                 out.write(chunk)
-        return size, (bytes(first) if chunks <= 1 else None)
+                chunk = source.read(_COPY_CHUNK)
+        return size, None
+
+    def _check_size(self, size: int) -> None:
+        if self.max_instance_size is not None and size > self.max_instance_size:
+            raise InvalidInstance(f"the instance exceeds the maximum size of {self.max_instance_size} bytes", 0xA700)
 
     def delete_instance(self, record: InstanceRecord) -> None:
         path = self.index.delete_instance(record.sop_instance_uid)
@@ -377,6 +408,18 @@ class DiskStore:
                 pass
         return removed
 
+    def study_exists(self, study_uid: str) -> bool:
+        return self.index.study_exists(study_uid)
+
+    def series_exists(self, study_uid: str, series_uid: str) -> bool:
+        return self.index.series_exists(study_uid, series_uid)
+
+    def orthanc_ids(self, level: str) -> list[str]:
+        return self.index.orthanc_ids(level)
+
+    def instances_under(self, level: str, oid: str) -> list[InstanceRecord]:
+        return self.index.instances_under(level, oid)
+
     def delete_resource(self, level: str, oid: str) -> int:
         """Delete an Orthanc resource and everything below it; returns instances removed."""
         records = self.index.instances_under(level, oid)
@@ -394,7 +437,7 @@ class DiskStore:
                 shutil.rmtree(directory, ignore_errors=True)
                 directory.mkdir(parents=True, exist_ok=True)
             self._made_dirs.clear()
-            return sum(1 for f in files if self.add(f))
+            return sum(1 for f in files if self.add(f, check_pixels=False) is not None)
 
     def load(self, files: Iterable[str | Path]) -> int:
         """Store the files whose SOP Instance UID is not stored yet (start-up seeding)."""
@@ -402,7 +445,7 @@ class DiskStore:
         for f in files:
             ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
             if self.index.instance_by_uid(str(ds.SOPInstanceUID)) is None:
-                self.add(f)
+                self.add(f, check_pixels=False)
                 count += 1
         return count
 

@@ -17,13 +17,11 @@ from pydicom.tag import Tag
 
 from ..dicomweb.dicom_json import dataset_to_json
 from ..dicomweb.qido_attributes import level_of
+from ..dicomweb.resource_urls import BASE_PLACEHOLDER, bulk_path_segment, instance_path
+from ..dicomweb.uids import IMPLICIT_VR_LE, is_uid
 from .base import InvalidInstance
 
-__all__ = ["BASE_PLACEHOLDER", "Extracted", "extract", "bulk_path_segment"]
-
-#: Prefix of every stored BulkDataURI; replaced by the absolute DICOMweb root
-#: URL of the request that reads the metadata (PS3.18 8.6.1 / Annex F.2.6).
-BASE_PLACEHOLDER = "{{DICOMWEB_BASE}}"
+__all__ = ["Extracted", "extract"]
 
 #: Binary elements (other than pixel data) at least this long go out as BulkDataURI.
 BULK_THRESHOLD = 64
@@ -56,18 +54,8 @@ class Extracted:
     study_time: str
     modality: str
     patient_json: dict[str, Any]
-
-
-def bulk_path_segment(path: tuple[int, ...]) -> str:
-    """URL path below ``.../bulk/`` for a tag path ``(tag, item, tag, ...)``.
-
-    Tags are 8 upper-case hex digits, item indices are 1-based, segments are
-    separated by ``/``: ``0040A730/1/00420011``.
-    """
-    parts: list[str] = []
-    for i, p in enumerate(path):
-        parts.append(f"{p:08X}" if i % 2 == 0 else str(p + 1))
-    return "/".join(parts)
+    #: Why the Pixel Data cannot be decoded (None: it can, or it was not tried); set by the store.
+    pixel_problem: str | None = None
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -84,14 +72,14 @@ def extract(ds: Dataset) -> Extracted:
             raise InvalidInstance(f"the instance has no {keyword} ({Tag(tag)})", 0xA900 if tag == 0x00080016 else 0xC000)
     for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID"):
         value = _text(ds, keyword)
-        if len(value) > 64 or not all(c.isdigit() or c == "." for c in value):
+        if not is_uid(value):
             raise InvalidInstance(f"{keyword} {value[:70]!r} is not a valid UID", 0xC000)
     meta = getattr(ds, "file_meta", None)
-    ts = str(getattr(meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+    ts = str(getattr(meta, "TransferSyntaxUID", "") or IMPLICIT_VR_LE)
     study_uid = _text(ds, "StudyInstanceUID")
     series_uid = _text(ds, "SeriesInstanceUID")
     sop_uid = _text(ds, "SOPInstanceUID")
-    base_instance = (f"{BASE_PLACEHOLDER}studies/{study_uid}/series/{series_uid}/instances/{sop_uid}")
+    base_instance = BASE_PLACEHOLDER + instance_path(study_uid, series_uid, sop_uid)
 
     def bulk_uri(path: tuple[int, ...]) -> str | None:
         return f"{base_instance}/bulk/{bulk_path_segment(path)}"

@@ -28,7 +28,6 @@ _UID_COLUMNS = {
 _MODALITIES_SQL = "(SELECT group_concat(DISTINCT m.modality) FROM series m WHERE m.study_uid = st.uid)"
 _N_STUDY_SERIES_SQL = "(SELECT COUNT(*) FROM series c WHERE c.study_uid = st.uid)"
 _N_STUDY_INSTANCES_SQL = "(SELECT COUNT(*) FROM instances c WHERE c.study_uid = st.uid)"
-_N_SERIES_INSTANCES_SQL = "(SELECT COUNT(*) FROM instances c WHERE c.series_uid = se.uid)"
 # Further Additional Query/Retrieve Attributes of the study level (PS3.4 C.3.4 / C.6.1.1.5):
 # SOP Classes in Study, Number of Patient Related Studies / Series / Instances.
 _EXTRA_STUDY_SQL = (
@@ -131,7 +130,7 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
     for filt in filters:
         uids = _uid_values(filt)
         column = columns.get(filt.path[0]) if uids is not None else None
-        if column is not None:
+        if column is not None and uids is not None:
             clauses.append(f"{column} IN ({','.join('?' * len(uids))})")
             params.extend(uids)
             continue

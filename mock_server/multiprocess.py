@@ -34,8 +34,10 @@ class _MockApplication(BaseApplication):  # type: ignore[misc]
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> MockApp:
-        return self._app
+    def load(self) -> Any:
+        from .sendfile import with_sendfile
+
+        return with_sendfile(self._app)
 
 
 def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, threads: int = 4,

@@ -33,6 +33,24 @@ class _SendfileBody:
         self.sock = sock
 
     def __iter__(self) -> Iterator[bytes]:
+        corked = self._cork(1)
+        try:
+            yield from self._body()
+        finally:
+            if corked:
+                self._cork(0)  # flushes what the cork held back
+
+    def _cork(self, value: int) -> bool:
+        """TCP_CORK (Linux): part heads and file data leave in full segments, not a small packet per head."""
+        if not hasattr(socket, "TCP_CORK"):
+            return False
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, value)
+        except OSError:
+            return False
+        return True
+
+    def _body(self) -> Iterator[bytes]:
         pending: list[bytes] = []
         for segment in self.stream.segments():
             if not isinstance(segment, tuple):

@@ -5,7 +5,7 @@
 
 Loads both servers through STOW-RS with the same bytes: a CT series of
 ``--slices`` 512x512 16-bit slices stored in Explicit VR Little Endian (200
-slices: 105 MB) and the same slices stored JPEG-LS Lossless.  Then curl
+slices: 105 MB) and as many noisy slices stored JPEG-LS Lossless (about 80 MB).  Then curl
 (``-o /dev/null``, one connection per request) fetches, alternating the
 servers, ``--repeat`` times each:
 
@@ -42,11 +42,15 @@ JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
 
 
 def jpeg_ls(blob: bytes, index: int) -> bytes:
-    """``blob`` re-encoded JPEG-LS Lossless under new study/series/instance UIDs."""
+    """``blob`` with noisy 12-bit pixels (about 400 KB once compressed, not 40 KB), JPEG-LS Lossless,
+    under new study/series/instance UIDs."""
+    import numpy as np
     import pydicom
     from pydicom.uid import generate_uid
 
     ds = pydicom.dcmread(io.BytesIO(blob))
+    noise = np.random.default_rng(index).integers(0, 4096, size=(ds.Rows, ds.Columns), dtype=np.uint16)
+    ds.PixelData = noise.astype("<u2").tobytes()
     ds.StudyInstanceUID = generate_uid(entropy_srcs=["curl-bench-jls-study"])
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=["curl-bench-jls-series"])
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[f"jls-{index}"])

@@ -67,6 +67,9 @@ def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, thre
         "threads": threads,
         "timeout": 300,  # a worker's heartbeat; long transfers run in its threads
         "graceful_timeout": 10,
+        # Idle keep-alive connections stay open 30 s (gunicorn's default is 2 s): a client reusing
+        # one just as the server closes it gets no answer to a request it already sent.
+        "keepalive": 30,
         "preload_app": True,
         "when_ready": when_ready,
         "pre_fork": pre_fork,

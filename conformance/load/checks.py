@@ -27,14 +27,14 @@ DICOM_JSON = "application/dicom+json"
 FRAME_PART_TYPES = ("application/octet-stream", "image/jpeg", "image/jls", "image/jp2", "image/jpx",
                     "image/x-dicom-rle", "image/dicom-rle", "video/mpeg", "video/mp4", "video/h265")
 
-_UID = re.compile(r"\b\d+(?:\.\d+){3,}\b")
+_UID = re.compile(r"\b\d+(?:\.\d+){2,}\b")
 _INDEX = re.compile(r"/\d+(?=/|:|$)")
 _QUOTED = re.compile(r"'[^']{0,200}'|\"[^\"]{0,200}\"")
 
 
 def generic(message: str, limit: int = 200) -> str:
     """``message`` without what varies between requests (UIDs, array indexes, quoted values with digits)."""
-    text = _UID.sub("<uid>", message)
+    text = _UID.sub(lambda m: "<uid>" if len(m.group(0)) > 12 else m.group(0), message)  # not "8.6.1.2"
     text = _INDEX.sub("/*", text)
     # Quoted values that vary (numbers, UIDs, long strings) go; short names such as 'type' stay.
     text = _QUOTED.sub(lambda m: m.group(0) if len(m.group(0)) <= 24 and not any(c.isdigit() for c in m.group(0))

@@ -106,6 +106,17 @@ def _report(response: Any, problem: Problem | None) -> bool:
 class _DicomwebUser(HttpUser):
     abstract = True
 
+    def on_start(self) -> None:
+        # A GET sent on a keep-alive connection the server has just closed (its idle timeout) fails
+        # before any answer; browsers send it again, and so does this client, once.  A server that
+        # drops connections under load still fails the retry.
+        from urllib3.util.retry import Retry
+
+        retry = Retry(total=1, connect=1, read=1, status=0, other=0, redirect=0, allowed_methods={"GET"},
+                      raise_on_status=False, backoff_factor=0)
+        for adapter in self.client.adapters.values():
+            adapter.max_retries = retry
+
     def wait_time(self) -> float:
         return random.uniform(0, float(_plan(self).get("think", 0.5)))
 

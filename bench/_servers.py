@@ -89,8 +89,9 @@ def _wait_http(url: str, auth: tuple[str, str], process: subprocess.Popen, log: 
 class OrthancProcess:
     """Orthanc with the DICOMweb plugin, started through ``scripts/orthanc.py start --dir DIR``."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, build: str | None = None):
         self.directory = directory
+        self.build = build
         self.state: dict = {}
 
     def start(self, port: int | None = None) -> Server:
@@ -99,12 +100,14 @@ class OrthancProcess:
         cmd = [sys.executable, str(ORTHANC_SCRIPT), "start", "--dir", str(self.directory), "--no-install"]
         if port is not None:
             cmd += ["--port", str(port)]
+        if self.build is not None:  # scripts/orthanc.py start --build bookworm|trixie
+            cmd += ["--build", self.build]
         done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if done.returncode != 0:
             raise SetupError(f"Orthanc did not start: {done.stdout.strip()} -- install and check it with "
                              f"'python3 scripts/orthanc.py start' (it installs orthanc + orthanc-dicomweb with apt)")
         self.state = json.loads((self.directory / "state.json").read_text())
-        return Server("Orthanc", self.state["url"], self.state["dicomweb_url"],
+        return Server(f"Orthanc ({self.build})" if self.build else "Orthanc", self.state["url"], self.state["dicomweb_url"],
                       (self.state["user"], self.state["password"]))
 
     @property
@@ -140,11 +143,12 @@ class MockProcess:
     session; ``profile`` runs it through ``bench/_profile_mock.py`` (cProfile of every handler thread)."""
 
     def __init__(self, store: Path, config: Path, log: Path, *, workers: int | None = None,
-                 profile: Path | None = None):
+                 profile: Path | None = None, extra_args: Sequence[str] = ()):
         if workers is not None and profile is not None:
             raise SetupError("--profile-mock cannot profile --workers processes")
         self.store, self.config, self.log = store, config, log
         self.workers, self.profile = workers, profile
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen | None = None
 
     def start(self, auth: tuple[str, str], timeout: float = 120.0) -> Server:
@@ -156,12 +160,14 @@ class MockProcess:
             cmd = [sys.executable, "-m", "dicomweb_mock", *args]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
+        cmd += self.extra_args
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True)
         origin = f"http://127.0.0.1:{port}"
-        label = "mock" + (f" --workers {self.workers}" if self.workers is not None else "")
+        label = " ".join(["mock", *([f"--workers {self.workers}"] if self.workers is not None else []),
+                          *self.extra_args])
         _wait_http(origin + "/system", auth, self.process, self.log, label, timeout)
         return Server(label, origin, origin + "/dicom-web/", auth)
 

@@ -2,7 +2,7 @@
 
     python3 bench/compare_orthanc.py [--studies 1000] [--repeat 15] [--only OP,...] [--json FILE]
                                      [--throughput [--workers 4] [--threads 8] [--seconds 10]]
-                                     [--profile-mock OUT.prof] [--keep]
+                                     [--profile-mock OUT.prof] [--build bookworm|trixie] [--keep]
 
 Starts Orthanc + DICOMweb plugin (``scripts/orthanc.py``, fresh temporary
 ``--dir``) and the mock (``python3 -m dicomweb_mock --store DIR --no-fixtures``,
@@ -24,7 +24,8 @@ cannot be started or loaded.  ``--throughput`` adds requests/s under C
 concurrent clients running the QIDO searches, metadata and frame for T
 seconds: Orthanc, the mock as started, and (if ``python3 -m dicomweb_mock
 --help`` lists ``--workers``) the mock with 1 and N worker processes on the
-same store.  ``--profile-mock`` serves the mock through ``bench/_profile_mock.py``
+same store.  ``--build`` starts that Debian build of Orthanc (``scripts/orthanc.py start
+--build``; without it, the script's default).  ``--profile-mock`` serves the mock through ``bench/_profile_mock.py``
 (cProfile on every handler thread; times are then inflated) and prints its hot spots.
 """
 
@@ -289,6 +290,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=8, help="concurrent client threads for --throughput (default 8)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each --throughput run (default 10)")
     p.add_argument("--profile-mock", type=Path, help="profile the mock's request handling into this .prof file")
+    p.add_argument("--build", choices=["bookworm", "trixie"],
+                   help="Orthanc build to compare with (scripts/orthanc.py start --build; default: its default)")
     p.add_argument("--keep", action="store_true", help="keep the temporary server directories")
     args = p.parse_args(argv)
     args.only = [o.strip() for o in args.only.split(",") if o.strip()]
@@ -313,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="compare-orthanc-"))
-    orthanc = OrthancProcess(workdir / "orthanc")
+    orthanc = OrthancProcess(workdir / "orthanc", build=args.build)
     store, config, log = workdir / "mock-store", workdir / "mock.json", workdir / "mock.log"
     mock = MockProcess(store, config, log, profile=args.profile_mock.resolve() if args.profile_mock else None)
     try:

@@ -1,7 +1,10 @@
 """Scale: QIDO-RS latency at 10,000 and 100,000 instances, STOW-RS ingest rate over 2,000 instances.
 
-    python3 bench/scale.py [--sizes 10000,100000] [--repeat 20] [--fill-workers 2]
+    python3 bench/scale.py [--sizes 10000,100000] [--million] [--repeat 20] [--fill-workers 2]
                            [--stow-instances 2000] [--skip-stow] [--skip-qido] [--data-dir DIR] [--keep]
+
+``--million`` adds 1,000,000 instances to the sizes (about 1 h of filling and
+4 GB of disk on a 2-core machine; keep it with ``--data-dir``).
 
 For each size N the script fills a DiskStore with N tiny CT instances (N/10
 one-series studies of 10 instances; 10 of them are "marker" studies of the
@@ -252,6 +255,10 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, tuple[in
         print(f"[{n}] fill: {elapsed:.1f} s, {n / elapsed:.0f} instances/s ({size_mb:.0f} MB of files); "
               f"worker CPU {cpu * 1000 / n:.1f} ms per instance", flush=True)
     results: dict[str, tuple[int, float, float]] = {}
+    files_mb = sum(f.stat().st_size for f in (root / "files").rglob("*.dcm")) / 1e6
+    index_mb = sum(f.stat().st_size for f in root.glob("index.sqlite*")) / 1e6
+    print(f"[{n}] disk: {files_mb:.0f} MB of files, index {index_mb:.0f} MB "
+          f"({index_mb * 1e6 / n:.0f} bytes per instance)", flush=True)
     with MockProcess(root) as mock, requests.Session() as http:
         print(f"[{n}] mock start-up {mock.startup_s:.1f} s: {mock.banner.splitlines()[0]}", flush=True)
         for label, path in qido_queries(plans, markers):
@@ -346,6 +353,7 @@ def scratch_dir(prefix: str, *, keep: bool) -> Iterator[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="instance counts, comma-separated")
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 instances (long: see above)")
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per query (default 20)")
     parser.add_argument("--fill-workers", type=int, default=2, help="processes filling the store (default 2)")
     parser.add_argument("--stow-instances", type=int, default=2000)
@@ -355,7 +363,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     try:
-        sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+        sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()} | ({1_000_000} if args.million else set()))
     except ValueError:
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if not sizes or args.repeat < 1 or args.stow_instances < 1:

@@ -3,6 +3,8 @@
 ``dicomweb-conformance [--dicomweb-url URL] [suite and pytest options]`` runs the
 installed suite (``--pyargs dicomweb_conformance``) against the embedded mock by
 default and writes ``./reports``; ``--version`` prints the suite's version.
+``dicomweb-conformance load [options]`` runs the load mode instead
+(:mod:`conformance.load.cli`, needs the ``load`` extra).
 ``python -m dicomweb_conformance`` is the same command.
 """
 from __future__ import annotations
@@ -35,6 +37,10 @@ def pytest_args(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console command and of ``python -m dicomweb_conformance``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "load":
+        from .load.cli import main as load_main
+
+        return load_main(args[1:])
     if "--version" in args:
         print(f"{DISTRIBUTION} {version()} (DICOM PS3.18 2019a)")
         return 0

@@ -37,14 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
     p.add_argument("--record", action="store_true", help="keep a log of received requests at /_mock/requests (a spy for tests)")
     p.add_argument("--workers", type=_int_in("--workers", 1, 64), default=1,
-                   help="worker processes sharing the store (default 1: one threaded process; "
-                        "more: gunicorn with N processes of 4 threads each)")
+                   help="worker processes sharing the store (default 1: one process, which keeps run-time "
+                        "state such as --record and PUT /servers; more: N processes sharing only the store)")
     p.add_argument("--strict", action="store_true",
                    help="answer exactly as PS3.18 2019a says (e.g. 406 without Accept) instead of serving what "
                         "clients mean with a Warning (config: DicomWeb.Strict)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                    help="allow browser pages of this origin (scheme://host[:port]; repeatable; '*' any, the default; "
                         "'none' turns CORS off); replaces the config's CorsAllowedOrigins")
+    p.add_argument("--threads", type=_int_in("--threads", 1, 256), default=None,
+                   help="threads per worker process (default 8 with one process, 4 with several)")
+    p.add_argument("--server", choices=["gunicorn", "werkzeug"], default=None,
+                   help="HTTP server: gunicorn (default; production server, sendfile) or werkzeug "
+                        "(development server, one process only; the default where gunicorn is missing)")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -72,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --record: the request log lives in one process; use it with --workers 1", file=sys.stderr)
         return 2
     settings.workers = args.workers
+    server_name = args.server or _default_server()
+    if server_name == "werkzeug" and args.workers > 1:
+        print("error: --workers: werkzeug's server runs one process; use --server gunicorn", file=sys.stderr)
+        return 2
     if args.store is not None and args.store.exists() and not args.store.is_dir():
         print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
         return 2
@@ -98,8 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     if settings.ssl_enabled:
         from .tls import server_ssl_context
         ssl_context = server_ssl_context(settings)
-    if args.workers > 1:
-        return _serve_with_workers(app, args.host, port, args.workers, started)
+    if server_name == "gunicorn":
+        problem = _cannot_listen(args.host, port)
+        if problem:
+            print(f"error: --port: cannot listen on {args.host}:{port}: {problem}", file=sys.stderr)
+            store.close()
+            return 2
+        threads = args.threads or (8 if args.workers == 1 else 4)
+        return _serve_with_workers(app, args.host, port, args.workers, started, threads)
     try:
         server = ServerThread(app, args.host, port, ssl_context, quiet=False)
     except OSError as exc:
@@ -132,8 +147,35 @@ def _banner(app, origin: str, started: float, workers: int = 1) -> None:
     print(f"  Mode: {mode}; CORS origins: {origins}", flush=True)
 
 
-def _serve_with_workers(app, host: str, port: int, workers: int, started: float) -> int:
-    """``--workers N``: gunicorn forks N processes over the store the master opened."""
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (gunicorn would retry, then exit without a reason), or None."""
+    import socket
+
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(infos[0][4])
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _default_server() -> str:
+    """gunicorn where it runs (it is a dependency except on Windows), else werkzeug's server."""
+    import importlib.util
+
+    return "gunicorn" if sys.platform != "win32" and importlib.util.find_spec("gunicorn") else "werkzeug"
+
+
+def _serve_with_workers(app, host: str, port: int, workers: int, started: float, threads: int = 4) -> int:
+    """gunicorn forks ``workers`` processes (gthread, ``threads`` each) over the store the master opened.
+
+    One worker is the default server: one process holds all run-time state, as with werkzeug's
+    server, with a production HTTP layer (sendfile for retrievals, see bench/wsgi_servers.py).
+    """
     from .multiprocess import serve_with_workers
 
     settings = app.settings
@@ -148,7 +190,7 @@ def _serve_with_workers(app, host: str, port: int, workers: int, started: float)
         _banner(app, f"{scheme}://{host}:{bound}", started, workers)
 
     try:
-        serve_with_workers(app, host, port, workers, ssl_context=ssl_factory, on_ready=ready)
+        serve_with_workers(app, host, port, workers, threads=threads, ssl_context=ssl_factory, on_ready=ready)
     finally:
         app.store.close()
     return 0

@@ -34,8 +34,10 @@ class _MockApplication(BaseApplication):  # type: ignore[misc]
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> MockApp:
-        return self._app
+    def load(self) -> Any:
+        from .sendfile import with_sendfile
+
+        return with_sendfile(self._app)
 
 
 def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, threads: int = 4,
@@ -65,6 +67,9 @@ def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, thre
         "threads": threads,
         "timeout": 300,  # a worker's heartbeat; long transfers run in its threads
         "graceful_timeout": 10,
+        # Idle keep-alive connections stay open 30 s (gunicorn's default is 2 s): a client reusing
+        # one just as the server closes it gets no answer to a request it already sent.
+        "keepalive": 30,
         "preload_app": True,
         "when_ready": when_ready,
         "pre_fork": pre_fork,

@@ -1,0 +1,1 @@
+"""Load mode: viewer and uploader journeys on Locust, every answer checked (``dicomweb-conformance load``)."""

@@ -23,7 +23,7 @@ import re
 import secrets
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -173,7 +173,7 @@ def _iter_body(body: Body) -> Iterator[bytes]:
 FileSegment = tuple[BinaryIO, int]
 
 
-def _segments(first: Part, rest: Iterator[Part], boundary: bytes) -> Iterator[bytes | FileSegment]:
+def _segments(first: Part, rest: Iterator[Part], boundary: bytes) -> Generator[bytes | FileSegment, None, None]:
     """The payload as bytes plus ``(open file, length)`` for each file body of known length.
 
     The file is closed when the consumer asks for the next segment (or abandons the iteration).
@@ -200,7 +200,7 @@ def _segments(first: Part, rest: Iterator[Part], boundary: bytes) -> Iterator[by
     yield b"--" + boundary + b"--"
 
 
-def _stream(first: Part, rest: Iterator[Part], boundary: bytes) -> Iterator[bytes]:
+def _stream(first: Part, rest: Iterator[Part], boundary: bytes) -> Generator[bytes, None, None]:
     segments = _segments(first, rest, boundary)
     try:
         for segment in segments:
@@ -230,7 +230,7 @@ class MultipartStream:
 
     def __init__(self, first: Part, rest: Iterator[Part], boundary: bytes):
         self._args = (first, rest, boundary)
-        self._gen: Iterator[bytes] | Iterator[bytes | FileSegment] | None = None
+        self._gen: Generator[bytes, None, None] | Generator[bytes | FileSegment, None, None] | None = None
 
     def __iter__(self) -> "MultipartStream":
         return self
@@ -248,7 +248,7 @@ class MultipartStream:
 
     def close(self) -> None:
         if self._gen is not None:
-            self._gen.close()  # type: ignore[union-attr]
+            self._gen.close()
 
 
 def iter_parts(parts: Iterable[Part], boundary: str) -> MultipartStream:

@@ -158,13 +158,16 @@ def test_lower_quality_gives_a_smaller_jpeg(client, truth, expect):
                 actual=sizes)
 
 
+def _rendered_mr_jpeg(client, truth, params):
+    """GET the rendered first MR slice as image/jpeg with ``params``."""
+    inst = truth.instance_by_file("doe-mr-t2-001.dcm")
+    return client.get(f"{instance_path(inst)}/rendered", params=params, headers={"Accept": "image/jpeg"})
+
+
 @pytest.mark.requirement("WADO-020")
 @pytest.mark.parametrize("window", ["40", "40,400", "a,400,linear", "40,400,cubic", ""])
 def test_ill_formed_window_is_400(client, truth, expect, window):
-    inst = truth.instance_by_file("doe-mr-t2-001.dcm")
-    response = client.get(f"{instance_path(inst)}/rendered", params={"window": window},
-                          headers={"Accept": "image/jpeg"})
-    expect.status(response, 400)
+    expect.status(_rendered_mr_jpeg(client, truth, {"window": window}), 400)
 
 
 @pytest.mark.requirement("WADO-038")
@@ -275,10 +278,7 @@ _ANNOTATION_WARNING = "The following annotation values are not supported:"
 def test_annotation_without_keywords_is_400(client, truth, expect, value):
     """8.3.5.1.1: "If any of the parameter values are not keywords, or there are no parameter values, the origin
     server shall return a 400 (Bad Request)"."""
-    inst = truth.instance_by_file("doe-mr-t2-001.dcm")
-    response = client.get(f"{instance_path(inst)}/rendered", params={"annotation": value},
-                          headers={"Accept": "image/jpeg"})
-    expect.status(response, 400)
+    expect.status(_rendered_mr_jpeg(client, truth, {"annotation": value}), 400)
 
 
 @pytest.mark.requirement("WADO-049")

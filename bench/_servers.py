@@ -10,6 +10,7 @@ uses STOW-RS (PS3.18 10.5) with ``multipart/related; type="application/dicom"``.
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import socket
@@ -222,3 +223,12 @@ def stow(server: Server, blobs: Iterable[bytes], batch: int) -> int:
     if pending:
         flush()
     return sent
+
+
+def stop_all(mocks: Iterable["MockProcess"], orthanc: "OrthancProcess | None", work: Path) -> None:
+    """Stop every server a benchmark started and remove its working directory."""
+    for mock in mocks:
+        mock.stop()
+    if orthanc is not None:
+        orthanc.stop()
+    shutil.rmtree(work, ignore_errors=True)

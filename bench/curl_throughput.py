@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._servers import MockProcess, OrthancProcess, Server, SetupError, free_port, stow  # noqa: E402
+from bench._servers import MockProcess, OrthancProcess, Server, SetupError, free_port, stow, stop_all  # noqa: E402
 from bench.synthetic import series_files, study_population  # noqa: E402
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -174,11 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"curl_throughput: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        for mock in mocks:
-            mock.stop()
-        if orthanc is not None:
-            orthanc.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(mocks, orthanc, work)
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._servers import MockProcess, OrthancProcess, Server, SetupError, free_port  # noqa: E402
+from bench._servers import MockProcess, OrthancProcess, Server, SetupError, free_port, stop_all  # noqa: E402
 
 
 def run_load(server: Server, users: int, args: argparse.Namespace, reports: Path) -> dict:
@@ -86,11 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load_matrix: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        for mock in mocks:
-            mock.stop()
-        if orthanc is not None:
-            orthanc.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(mocks, orthanc, work)
     print("\n| server | users | req/s | p50 ms | p95 ms | p99 ms | HTTP failures | conformance errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -155,3 +155,16 @@ def test_deselected_tests_reach_the_book_in_one_process_and_through_xdist_worker
     assert controller.book.deselected == {}  # a worker only reports
     merge_worker_output(controller, worker_config.workeroutput)
     assert controller.book.deselected == {"t.py::test_a": ("HTTP-002",)}
+
+
+def test_unexpected_results_are_named_by_patient_study_date_and_description():
+    import dicomweb_fixtures as fixtures
+    from dicomweb_conformance.checks.qido import describe_entity
+    from dicomweb_conformance.truth import RunIds, Truth
+
+    truth = Truth(fixtures.load_manifest(), RunIds.new(fixtures.UID_ROOT))
+    vix = next(s for s in truth.studies if s["StudyDescription"] == "CT CHEST ABDOMEN")
+    assert describe_entity(truth, "study")(vix["StudyInstanceUID"]) == \
+        "VIX^Visible^Human / 20190315 / CT CHEST ABDOMEN"
+    assert describe_entity(truth, "any")(vix["StudyInstanceUID"]).startswith("VIX^Visible^Human / 20190315")
+    assert describe_entity(truth, "study")("1.2.3") == "1.2.3"  # not one of the run's: the UID itself

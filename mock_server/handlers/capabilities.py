@@ -1,0 +1,24 @@
+"""Retrieve Capabilities (PS3.18 8.9): ``OPTIONS`` on a DICOMweb resource returns the Capabilities
+Description (Annex H) of the service, generated from the route table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from ..dicomweb.capabilities import WADL_MEDIA_TYPE, capabilities_wadl
+from ..dicomweb.negotiation import Offer, negotiate
+from ..routes import capability_entries
+from ..state import AppState
+from ..urls import dicomweb_base
+
+_WADL = Offer(media_type=WADL_MEDIA_TYPE)
+
+
+def retrieve_capabilities(state: AppState, request: Request, **_resource: Any) -> Response:
+    """200 with the WADL document; an Accept naming no supported media type gets the default (8.3.3.1)."""
+    negotiate(request.headers.get("Accept"), [_WADL], default=_WADL)
+    settings = state.settings
+    body = capabilities_wadl(dicomweb_base(request, settings), capability_entries(settings), title=settings.name)
+    return Response(body, status=200, content_type=WADL_MEDIA_TYPE)

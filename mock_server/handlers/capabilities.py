@@ -17,7 +17,7 @@ _WADL = Offer(media_type=WADL_MEDIA_TYPE)
 
 
 def retrieve_capabilities(state: AppState, request: Request, **_resource: Any) -> Response:
-    """200 with the WADL document; an Accept naming no supported media type gets the default (8.3.3.1)."""
+    """200 with the WADL document (8.9.2: "in an Acceptable Media Type"; an Accept without it: 406)."""
     negotiate(request.headers.get("Accept"), [_WADL], default=_WADL)
     settings = state.settings
     body = capabilities_wadl(dicomweb_base(request, settings), capability_entries(settings), title=settings.name)

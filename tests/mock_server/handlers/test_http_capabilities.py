@@ -82,6 +82,11 @@ def test_any_or_no_accept_gets_wadl(app, accept):
     assert r.status_code == 200 and r.headers["Content-Type"] == WADL
 
 
+def test_strict_mode_wants_an_accept():
+    for app in _app({"DicomWeb": {"Strict": True}}):
+        assert Client(app).open("/dicom-web/", method="OPTIONS", headers={"Accept": None}).status_code == 406
+
+
 def test_the_capabilities_answer_carries_the_path_methods(app):
     r = Client(app).open("/dicom-web/studies", method="OPTIONS")
     assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in r.headers["Allow"].split(",")}

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 from xml.etree import ElementTree as ET
 
+from .charsets import SUPPORTED_CHARSETS
+
 __all__ = ["WADL_NS", "WADL_MEDIA_TYPE", "CAPABILITIES_MEDIA_TYPES", "RouteEntry", "TRANSACTIONS", "Transaction",
            "capabilities_wadl", "template_path"]
 
@@ -56,8 +58,6 @@ TRANSACTIONS: dict[str, Transaction] = {
     "retrieve-rendered": Transaction(_RETRIEVE + ("annotation", "quality", "viewport", "window"), _RENDERED),
     "retrieve-thumbnail": Transaction(_RETRIEVE + ("viewport",), _RENDERED),
 }
-#: The charsets the mock encodes text in (PS3.18 8.8: documented in this response).
-SUPPORTED_CHARSETS = ("UTF-8",)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def capabilities_wadl(base_url: str, entries: Iterable[RouteEntry], title: str =
     ET.register_namespace("", WADL_NS)
     application = ET.Element(_q("application"))
     doc = ET.SubElement(application, _q("doc"), title=f"{title}: supported character sets")
-    doc.text = ", ".join(SUPPORTED_CHARSETS)
+    doc.text = ", ".join(sorted(set(SUPPORTED_CHARSETS.values())))
     resources = ET.SubElement(application, _q("resources"), base=base_url)
     for segment, node in _tree(entries).children.items():
         _resource(resources, segment, node)

@@ -9,7 +9,7 @@ its methods and child resources (Table H-1 gives the tree of the Studies Service
 :func:`capabilities_wadl` builds it from route entries (path below the base, method, the name of
 the transaction that answers it), so the document lists what the route table serves: one nested
 ``resource`` per path segment, ``{name}`` template parameters, each method with its query
-parameters and response media types.  8.8: the Retrieve Capabilities response documents the
+parameters.  8.8: the Retrieve Capabilities response documents the
 supported character sets (a ``doc`` element; WADL has no element of its own for them).
 """
 
@@ -22,48 +22,33 @@ from xml.etree import ElementTree as ET
 
 from .charsets import SUPPORTED_CHARSETS
 
-__all__ = ["WADL_NS", "WADL_MEDIA_TYPE", "CAPABILITIES_MEDIA_TYPES", "RouteEntry", "TRANSACTIONS", "Transaction",
-           "capabilities_wadl", "template_path"]
+__all__ = ["WADL_NS", "WADL_MEDIA_TYPE", "QUERY_PARAMETERS", "RouteEntry", "capabilities_wadl", "template_path"]
 
 WADL_NS = "http://wadl.dev.java.net/2009/02"
-#: The media types of Retrieve Capabilities (PS3.18 8.9.4); the first is the one served.
+#: The media type the Capabilities Description is served in (one of those of PS3.18 8.9.4).
 WADL_MEDIA_TYPE = "application/vnd.sun.wadl+xml"
-CAPABILITIES_MEDIA_TYPES = (WADL_MEDIA_TYPE,)
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
-_JSON, _XML = "application/dicom+json", 'multipart/related; type="application/dicom+xml"'
-_RENDERED = ("image/jpeg", "image/png", "image/gif")
-
-_MULTIPART_OCTETS = 'multipart/related; type="application/octet-stream"'
 _RETRIEVE = ("accept", "charset")
-
-
-@dataclass(frozen=True)
-class Transaction:
-    """The query parameters (PS3.18 8.3.3-8.3.5, 10.4.1.2, 10.6.1.2) and response media types (the
-    first one the default) of one transaction."""
-    query_parameters: tuple[str, ...]
-    media_types: tuple[str, ...]
-
-
-#: The transactions the mock answers, by name.
-TRANSACTIONS: dict[str, Transaction] = {
-    "search": Transaction(("limit", "offset", "includefield", "fuzzymatching", "charset"), (_JSON, _XML)),
-    "store": Transaction((), (_JSON, "application/dicom+xml")),
-    "retrieve-instances": Transaction(_RETRIEVE, ('multipart/related; type="application/dicom"',)),
-    "retrieve-metadata": Transaction(_RETRIEVE, (_JSON, _XML)),
-    "retrieve-frames": Transaction(_RETRIEVE, (_MULTIPART_OCTETS,)),
-    "retrieve-bulkdata": Transaction(_RETRIEVE, (_MULTIPART_OCTETS,)),
-    "retrieve-rendered": Transaction(_RETRIEVE + ("annotation", "quality", "viewport", "window"), _RENDERED),
-    "retrieve-thumbnail": Transaction(_RETRIEVE + ("viewport",), _RENDERED),
+#: The query parameters (PS3.18 8.3.3-8.3.5, 10.4.1.2, 10.6.1.2) of each transaction the mock answers, by
+#: name; a search also takes attribute matching keys ({attributeID}), which are not listed one by one.
+QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "search": ("limit", "offset", "includefield", "fuzzymatching", "charset"),
+    "store": (),
+    "retrieve-instances": _RETRIEVE,
+    "retrieve-metadata": _RETRIEVE,
+    "retrieve-frames": _RETRIEVE,
+    "retrieve-bulkdata": _RETRIEVE,
+    "retrieve-rendered": _RETRIEVE + ("quality", "viewport", "window"),  # annotation: none is burnt in
+    "retrieve-thumbnail": _RETRIEVE + ("viewport",),
 }
 
 
 @dataclass(frozen=True)
 class RouteEntry:
     """One method of one path: ``path`` below the base URL in route syntax (``studies/<study>``),
-    ``transaction`` a key of :data:`TRANSACTIONS` (or another name: no parameters, no media types)."""
+    ``transaction`` a key of :data:`QUERY_PARAMETERS` (or another name: no query parameters)."""
     path: str
     method: str
     transaction: str
@@ -101,16 +86,11 @@ def _q(name: str) -> str:
 
 def _method(parent: ET.Element, entry: RouteEntry) -> None:
     method = ET.SubElement(parent, _q("method"), name=entry.method)
-    transaction = TRANSACTIONS.get(entry.transaction, Transaction((), ()))
-    params, types = transaction.query_parameters, transaction.media_types
+    params = QUERY_PARAMETERS.get(entry.transaction, ())
     if params:
         request = ET.SubElement(method, _q("request"))
         for name in params:
             ET.SubElement(request, _q("param"), name=name, style="query")
-    if types:
-        response = ET.SubElement(method, _q("response"), status="200")
-        for media_type in types:
-            ET.SubElement(response, _q("representation"), mediaType=media_type)
 
 
 def _resource(parent: ET.Element, segment: str, node: _Node) -> None:

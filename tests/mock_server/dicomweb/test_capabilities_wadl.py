@@ -44,16 +44,16 @@ def test_resources_nest_by_path_segment_with_their_methods():
     assert bulk == ["GET"]
 
 
-def test_methods_list_their_query_parameters_and_media_types():
+def test_methods_list_their_query_parameters():
     root = _doc()
     search = root.find(f"{W}resources/{W}resource[@path='studies']/{W}method[@name='GET']")
     params = [p.get("name") for p in search.findall(f"{W}request/{W}param[@style='query']")]
     assert {"limit", "offset", "includefield", "fuzzymatching", "charset"} <= set(params)
-    types = [r.get("mediaType") for r in search.findall(f"{W}response/{W}representation")]
-    assert types[0] == "application/dicom+json"
+    store = root.find(f"{W}resources/{W}resource[@path='studies']/{W}method[@name='POST']")
+    assert len(store) == 0
 
 
-def test_an_unknown_transaction_gets_no_parameters_and_no_media_types():
+def test_an_unknown_transaction_gets_no_query_parameters():
     put = _doc().xpath("//w:resource[@path='{name}']/w:method[@name='PUT']", namespaces={"w": WADL_NS})[0]
     assert len(put) == 0
 

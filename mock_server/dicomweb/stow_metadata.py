@@ -11,7 +11,8 @@ DICOM JSON / Native DICOM Model object, its bulk data taken from the other parts
 * Compressed Pixel Data comes in a part of a compressed Bulkdata media type (Table 8.7.3-5); its
   ``transfer-syntax`` parameter, else the table's default for the media type, names the Transfer
   Syntax it is encapsulated in unchanged (10.5.2, Table 10.5.2-1 "Unchanged"): one frame per part,
-  or the whole stream of a video media type.
+  or the whole stream of a video media type.  When the metadata omits the Image Pixel Description
+  Macro, it is derived from a JPEG 2000 or JPEG stream (:mod:`.codestream_info`).
 * ``image/png`` and ``image/gif`` have no DICOM Transfer Syntax (Table 10.5.2-1 "Transform"): they are
   decoded into native Pixel Data, the Image Pixel Description Macro derived from the image.
 
@@ -35,10 +36,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import UID
 
+from .codestream_info import CodestreamError, PixelDescription, describe_j2k, describe_jpeg, jp2_codestream
 from .dicom_json import DicomJsonError, json_to_dataset
 from .dicom_xml import DicomXmlError, xml_to_json
 from .media_types import (APPLICATION_DICOM_JSON, APPLICATION_DICOM_XML, APPLICATION_OCTET_STREAM,
-                          BULKDATA_TRANSFER_SYNTAXES, IMAGE_GIF, IMAGE_PNG, VIDEO_MP4, VIDEO_MPEG2,
+                          BULKDATA_TRANSFER_SYNTAXES, IMAGE_GIF, IMAGE_JLS, IMAGE_JP2, IMAGE_JPEG, IMAGE_JPX,
+                          IMAGE_PNG, VIDEO_MP4, VIDEO_MPEG2,
                           canonical_media_type)
 from .stow_response import CANNOT_UNDERSTAND
 from .uids import EXPLICIT_VR_LE
@@ -52,6 +55,9 @@ _PIXEL_DATA = "7FE00010"
 _NUMBER_OF_FRAMES = "00280008"
 _VIDEO = frozenset({VIDEO_MPEG2, VIDEO_MP4})
 _TRANSFORMED = frozenset({IMAGE_PNG, IMAGE_GIF})
+#: Media types whose Image Pixel Description Macro the mock derives when the metadata omits it.
+_DESCRIBED: dict[str, Callable[[bytes], PixelDescription]] = {
+    IMAGE_JP2: describe_j2k, IMAGE_JPX: describe_j2k, IMAGE_JPEG: describe_jpeg, IMAGE_JLS: describe_jpeg}
 
 
 class MetadataError(ValueError):
@@ -178,8 +184,28 @@ def _add_pixel_data(ds: Dataset, part: BulkSource, frames: int, fail: Callable[[
         raise fail(f"transfer-syntax={syntax} is not one of {media_type} (Table 8.7.3-5)")
     if frames > 1 and media_type not in _VIDEO:
         raise fail(f"{frames} frames in one {media_type} part: a single-frame media type holds one frame")
-    ds.add_new(0x7FE00010, "OB", encapsulate([part.read()]))
+    data = part.read()
+    try:
+        if media_type in (IMAGE_JP2, IMAGE_JPX):
+            data = jp2_codestream(data)
+        if "Rows" not in ds and media_type in _DESCRIBED:
+            _set_description(ds, _DESCRIBED[media_type](data))
+    except CodestreamError as exc:
+        raise fail(f"the {media_type} pixel data: {exc}") from None
+    ds.add_new(0x7FE00010, "OB", encapsulate([data]))
     return syntax
+
+
+def _set_description(ds: Dataset, pixels: PixelDescription) -> None:
+    """The Image Pixel Description Macro the request omitted, derived from the octet stream (10.5.2)."""
+    ds.SamplesPerPixel = pixels.samples
+    ds.PhotometricInterpretation = pixels.photometric
+    ds.Rows, ds.Columns = pixels.rows, pixels.columns
+    ds.BitsAllocated, ds.BitsStored = pixels.bits_allocated, pixels.bits_stored
+    ds.HighBit = pixels.bits_stored - 1
+    ds.PixelRepresentation = int(pixels.signed)
+    if pixels.samples > 1:
+        ds.PlanarConfiguration = 0
 
 
 def _decode_image(ds: Dataset, data: bytes, fail: Callable[[str], InstanceError]) -> None:

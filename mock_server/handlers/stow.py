@@ -164,6 +164,9 @@ def _store_metadata(pipeline: _Pipeline, parts: list[ReceivedPart], base: str) -
     """Metadata accompanied by Bulkdata (10.5.1.4): each metadata object becomes one instance."""
     bulk = {key: part for part in parts if part.media_type not in METADATA_MEDIA_TYPES
             for key in part_keys(part.content_location, part.headers.get("Content-ID"), base)}
+    if parts and not any(part.media_type in METADATA_MEDIA_TYPES for part in parts):
+        pipeline.outcome.other_failure("no part is application/dicom+json or application/dicom+xml: "
+                                       "the bulk data parts describe no instance")
     for part in parts:
         if part.media_type not in METADATA_MEDIA_TYPES:
             continue  # a bulk data part, read when a metadata object names it

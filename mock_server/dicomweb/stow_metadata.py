@@ -11,8 +11,10 @@ DICOM JSON / Native DICOM Model object, its bulk data taken from the other parts
 * Compressed Pixel Data comes in a part of a compressed Bulkdata media type (Table 8.7.3-5); its
   ``transfer-syntax`` parameter, else the table's default for the media type, names the Transfer
   Syntax it is encapsulated in unchanged (10.5.2, Table 10.5.2-1 "Unchanged"): one frame per part,
-  or the whole stream of a video media type.  When the metadata omits the Image Pixel Description
-  Macro, it is derived from a JPEG 2000 or JPEG stream (:mod:`.codestream_info`).
+  or the whole stream of a video media type.  Pixel Data as ``application/octet-stream`` with the
+  ``transfer-syntax`` of a compressed syntax is read as that syntax's media type.  When the metadata
+  omits the Image Pixel Description Macro, it is derived from a JPEG 2000 or JPEG stream
+  (:mod:`.codestream_info`).
 * ``image/png`` and ``image/gif`` have no DICOM Transfer Syntax (Table 10.5.2-1 "Transform"): they are
   decoded into native Pixel Data, the Image Pixel Description Macro derived from the image.
 
@@ -41,7 +43,7 @@ from .dicom_json import DicomJsonError, json_to_dataset
 from .dicom_xml import DicomXmlError, xml_to_json
 from .media_types import (APPLICATION_DICOM_JSON, APPLICATION_DICOM_XML, APPLICATION_OCTET_STREAM,
                           BULKDATA_TRANSFER_SYNTAXES, IMAGE_GIF, IMAGE_JLS, IMAGE_JP2, IMAGE_JPEG, IMAGE_JPX,
-                          IMAGE_PNG, VIDEO_MP4, VIDEO_MPEG2,
+                          IMAGE_PNG, TRANSFER_SYNTAX_BULKDATA_MEDIA_TYPE, VIDEO_MP4, VIDEO_MPEG2,
                           canonical_media_type)
 from .stow_response import CANNOT_UNDERSTAND
 from .uids import EXPLICIT_VR_LE
@@ -146,20 +148,18 @@ def build_instance(obj: dict[str, Any], bulk: Mapping[str, BulkSource], base: st
 
     def octets(uri: str) -> bytes:
         part = source(uri)
-        if canonical_media_type(part.media_type) != APPLICATION_OCTET_STREAM:
-            raise fail(f"the bulk data part {uri!r} is {part.media_type}: uncompressed bulk data is "
-                       "application/octet-stream (PS3.18 10.5.1.4)")
+        if _compressed(part):
+            raise fail(f"the bulk data part {uri!r} is {part.media_type} {part.params}: uncompressed bulk "
+                       "data is application/octet-stream, Explicit VR Little Endian (PS3.18 10.5.1.4)")
         return part.read()
 
     obj = copy.copy(obj)
     pixel = obj.get(_PIXEL_DATA)
     uri = pixel.get("BulkDataURI") if isinstance(pixel, dict) else None
     compressed = None
-    if isinstance(uri, str):
-        part = source(uri)
-        if canonical_media_type(part.media_type) != APPLICATION_OCTET_STREAM:
-            compressed = part
-            del obj[_PIXEL_DATA]
+    if isinstance(uri, str) and _compressed(source(uri)):
+        compressed = source(uri)
+        del obj[_PIXEL_DATA]
     try:
         ds = json_to_dataset(obj, bulk_data_loader=octets)
     except DicomJsonError as exc:
@@ -170,16 +170,26 @@ def build_instance(obj: dict[str, Any], bulk: Mapping[str, BulkSource], base: st
     return _part10(ds, syntax)
 
 
+def _compressed(part: BulkSource) -> bool:
+    """Whether a part holds other than uncompressed Little Endian octets (octet-stream, no other syntax)."""
+    return (canonical_media_type(part.media_type) != APPLICATION_OCTET_STREAM
+            or part.params.get("transfer-syntax", EXPLICIT_VR_LE) != EXPLICIT_VR_LE)
+
+
 def _add_pixel_data(ds: Dataset, part: BulkSource, frames: int, fail: Callable[[str], InstanceError]) -> str:
     """Put a compressed pixel data part into ``ds``; the Transfer Syntax of the instance."""
     media_type = canonical_media_type(part.media_type)
     if media_type in _TRANSFORMED:
         _decode_image(ds, part.read(), fail)
         return EXPLICIT_VR_LE
+    syntax = part.params.get("transfer-syntax", "")
+    if media_type == APPLICATION_OCTET_STREAM:  # octets of a compressed syntax: that syntax's media type
+        media_type = TRANSFER_SYNTAX_BULKDATA_MEDIA_TYPE.get(syntax, media_type)
     syntaxes = BULKDATA_TRANSFER_SYNTAXES.get(media_type)
     if not syntaxes or media_type == APPLICATION_OCTET_STREAM:
-        raise fail(f"pixel data of media type {media_type} is not supported (Table 8.7.3-5)")
-    syntax = part.params.get("transfer-syntax", syntaxes[0])
+        raise fail(f"pixel data of media type {part.media_type} {part.params} is not supported (Tables "
+                   "8.7.3-4, 8.7.3-5)")
+    syntax = syntax or syntaxes[0]
     if syntax not in syntaxes:
         raise fail(f"transfer-syntax={syntax} is not one of {media_type} (Table 8.7.3-5)")
     if frames > 1 and media_type not in _VIDEO:
@@ -213,7 +223,7 @@ def _decode_image(ds: Dataset, data: bytes, fail: Callable[[str], InstanceError]
     try:
         image = Image.open(io.BytesIO(data))
         frames = [f.copy() for f in ImageSequence.Iterator(image)]
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise fail(f"the image/png or image/gif pixel data cannot be decoded: {exc}") from None
     grey16 = image.mode in ("I;16", "I;16B", "I")
     grey = grey16 or image.mode in ("L", "1", "LA")

@@ -234,3 +234,19 @@ def test_undecodable_png_fails_the_instance():
     obj, bulk = sc_metadata(b"\x89PNG\r\n\x1a\nnot really", "image/png")
     with pytest.raises(InstanceError, match="cannot be decoded"):
         build_instance(obj, bulk, BASE)
+
+
+def test_octet_stream_with_a_compressed_transfer_syntax_is_that_syntax(files):
+    obj, bulk, _, codestream = jp2_instance(files)
+    part = FakePart(codestream, "application/octet-stream", {"transfer-syntax": "1.2.840.10008.1.2.4.90"})
+    bulk[obj["7FE00010"]["BulkDataURI"]] = part
+    got = read(build_instance(obj, bulk, BASE))
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    assert list(generate_frames(got.PixelData, number_of_frames=1)) == [codestream]
+
+
+def test_other_bulk_data_with_a_compressed_transfer_syntax_fails(files):
+    obj, bulk, _ = metadata(files["vix-ct-axial-001.dcm"])
+    bulk[obj["00291012"]["BulkDataURI"]].params = {"transfer-syntax": "1.2.840.10008.1.2.4.50"}
+    with pytest.raises(InstanceError, match="Explicit VR Little Endian"):
+        build_instance(obj, bulk, BASE)

@@ -203,7 +203,7 @@ def sc_metadata(pixels: bytes, media_type: str) -> tuple[dict[str, Any], dict[st
 
 def test_png_rgb_is_transformed_to_native_pixel_data():
     array = np.arange(4 * 3 * 3, dtype=np.uint8).reshape(3, 4, 3)
-    obj, bulk = sc_metadata(png_bytes(Image.fromarray(array, "RGB")), "image/png")
+    obj, bulk = sc_metadata(png_bytes(Image.fromarray(array)), "image/png")
     got = read(build_instance(obj, bulk, BASE))
     assert got.file_meta.TransferSyntaxUID == EXPLICIT_LE
     assert (got.Rows, got.Columns, got.SamplesPerPixel, got.PhotometricInterpretation) == (3, 4, 3, "RGB")

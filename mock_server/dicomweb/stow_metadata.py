@@ -140,6 +140,9 @@ def build_instance(obj: dict[str, Any], bulk: Mapping[str, BulkSource], base: st
     def fail(reason: str) -> InstanceError:
         return InstanceError(reason, sop_class, sop_instance)
 
+    if not sop_class or not sop_instance:
+        raise fail("the metadata has no SOP Class UID (0008,0016) or no SOP Instance UID (0008,0018)")
+
     def source(uri: str) -> BulkSource:
         found = bulk.get(urljoin(base, uri.strip()))
         if found is None:

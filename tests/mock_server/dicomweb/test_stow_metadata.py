@@ -250,3 +250,9 @@ def test_other_bulk_data_with_a_compressed_transfer_syntax_fails(files):
     bulk[obj["00291012"]["BulkDataURI"]].params = {"transfer-syntax": "1.2.840.10008.1.2.4.50"}
     with pytest.raises(InstanceError, match="Explicit VR Little Endian"):
         build_instance(obj, bulk, BASE)
+
+
+@pytest.mark.parametrize("obj", [{}, {"00080018": {"vr": "UI", "Value": ["1.2.3"]}}])
+def test_metadata_without_sop_uids_fails(obj):
+    with pytest.raises(InstanceError, match="no SOP Class UID"):
+        build_instance(obj, {}, BASE)

@@ -14,6 +14,11 @@ names that part by its Content-Location in the metadata (``BulkDataURI``; ``Bulk
 the attribute F.3.1 maps to it -- PS3.18 2019a names no part identifier for a ``BulkData uuid``).
 All metadata parts precede the bulk data parts (8.6.1.2).  The instance is then retrieved with
 ``transfer-syntax=*`` and compared with the fixture data set, as the STOW-RS round trip does.
+
+Compressed pixel data (10.5.2, Table 10.5.2-1): a JPEG 2000 frame as ``image/jp2`` ("Unchanged"), with
+and without the Image Pixel Description Macro, and 8-bit RGB pixels as ``image/png`` ("Transform").
+A server that answers 415 to the JSON form fails STOW-016 in its own tests; the tests that need that
+form for something else are then blocked by STOW-016.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ also sent as a ``Warning: 299`` header (the form PS3.18 8.1.3 uses for QIDO) and
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import shutil
 import tempfile
-import functools
-import io
 from typing import IO, Any, Callable
 
 import pydicom

@@ -238,8 +238,8 @@ def _without_pixel_description(obj: dict[str, Any]) -> dict[str, Any]:
     return {key: attr for key, attr in obj.items() if int(key, 16) not in PIXEL_DESCRIPTION}
 
 
-def compare_derived(sent: Dataset, got: Dataset, expect: Any, req: str, what: str) -> None:
-    """The attributes sent, the macro values the stream defines, and the decoded pixels."""
+def compare_derived(sent: Dataset, got: Dataset, expect: Any, req: str, what: str, macro_req: str = "STOW-021") -> None:
+    """The attributes sent, the macro values the stream defines (``macro_req``), and the decoded pixels."""
     skip = {PIXEL_DATA} | PIXEL_DESCRIPTION | _coerced(got)
     if got.get("SpecificCharacterSet") == UTF8_CHARSET:
         skip.add(SPECIFIC_CHARACTER_SET)
@@ -247,7 +247,7 @@ def compare_derived(sent: Dataset, got: Dataset, expect: Any, req: str, what: st
                  what=f"{what}: data elements other than the Image Pixel Description Macro that differ")
     derived = {k: (sent.get(k), got.get(k)) for k in ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated",
                                                       "BitsStored", "HighBit", "PixelRepresentation")}
-    expect.equal({k: v[1] for k, v in derived.items()}, {k: v[0] for k, v in derived.items()}, req=req,
+    expect.equal({k: v[1] for k, v in derived.items()}, {k: v[0] for k, v in derived.items()}, req=macro_req,
                  what=f"{what}: Image Pixel Description Macro values derived from the pixel data")
     try:
         same = np.array_equal(sent.pixel_array, got.pixel_array)

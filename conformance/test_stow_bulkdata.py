@@ -39,8 +39,8 @@ from pydicom.encaps import generate_frames
 from dicomweb_conformance.checks.multipart import expect_multipart
 from dicomweb_conformance.preconditions import blocked
 from dicomweb_conformance.schemas import NATIVE_DICOM_NS
-from dicomweb_conformance.test_stow import (_stored_nothing, check_failure_reasons, check_referenced, failed_uids, not_stored,
-                                            store_module)
+from dicomweb_conformance.test_stow import (_stored_nothing, check_failure_reasons, check_referenced, failed_uids,
+                                            not_stored, store_module)
 from dicomweb_conformance.test_stow_roundtrip import (_PIXEL_ENCODING, ANY_SYNTAX, PIXEL_DATA, SPECIFIC_CHARACTER_SET,
                                                       _coerced, _diff, _pixel_problems)
 from dicomweb_conformance.test_wado_metadata import UTF8_CHARSET
@@ -49,7 +49,6 @@ JSON = "application/dicom+json"
 XML = "application/dicom+xml"
 OCTETS = "application/octet-stream"
 _PN_COMPONENTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
-_BULK_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
 
 #: Explicit VR Little Endian fixtures: a private OB element and a private block (vix-ct-axial), an
 #: icon with its own Pixel Data in a sequence (vix-sc-rgb), Latin-1 names (doe-mr-t2).

@@ -71,7 +71,8 @@ class InstanceError(ValueError):
 
     def __init__(self, reason: str, sop_class: str, sop_instance: str, failure_code: int = CANNOT_UNDERSTAND):
         super().__init__(reason)
-        self.reason, self.sop_class, self.sop_instance, self.failure_code = reason, sop_class, sop_instance, failure_code
+        self.reason, self.failure_code = reason, failure_code
+        self.sop_class, self.sop_instance = sop_class, sop_instance
 
 
 class BulkSource(Protocol):

@@ -13,9 +13,6 @@ import zlib
 from typing import BinaryIO
 
 from pydicom import filereader
-from pydicom.dataset import FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID
 
 from ..dicomweb.uids import is_uid
@@ -53,19 +50,37 @@ def read_header(fh: BinaryIO) -> tuple[str, int]:
     return ts, offset
 
 
+def _element(tag: int, vr: bytes, value: bytes) -> bytes:
+    """One Explicit VR Little Endian element of group 0002 (PS3.5 7.1.2): OB has a 4-byte length."""
+    head = (tag >> 16).to_bytes(2, "little") + (tag & 0xFFFF).to_bytes(2, "little")
+    if vr == b"OB":
+        return head + vr + b"\0\0" + len(value).to_bytes(4, "little") + value
+    return head + vr + len(value).to_bytes(2, "little") + value
+
+
+def _ui(value: str) -> bytes:
+    """A UI value, padded to even length with a NUL (PS3.5 6.2)."""
+    raw = value.encode("ascii")
+    return raw + b"\0" if len(raw) % 2 else raw
+
+
+_VERSION_NAME = IMPLEMENTATION_VERSION_NAME.encode("ascii")
+_VERSION_NAME += b" " * (len(_VERSION_NAME) % 2)  # SH pads with a space (PS3.5 6.2)
+
+
 def file_header(transfer_syntax_uid: str, sop_class_uid: str, sop_instance_uid: str) -> bytes:
-    """Preamble, ``DICM`` prefix and the store's File Meta Information for one data set."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
-    meta.TransferSyntaxUID = UID(transfer_syntax_uid)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    out = DicomBytesIO()
-    out.is_little_endian, out.is_implicit_VR = True, False
-    write_file_meta_info(out, meta, enforce_standard=True)
-    return b"\0" * 128 + b"DICM" + out.getvalue()
+    """Preamble, ``DICM`` prefix and the store's File Meta Information for one data set: the group
+    length, version 00 01, SOP Class and Instance, Transfer Syntax, implementation UID and name
+    (PS3.10 7.1), in tag order."""
+    body = b"".join((
+        _element(0x00020001, b"OB", b"\x00\x01"),
+        _element(0x00020002, b"UI", _ui(sop_class_uid)),
+        _element(0x00020003, b"UI", _ui(sop_instance_uid)),
+        _element(0x00020010, b"UI", _ui(transfer_syntax_uid)),
+        _element(0x00020012, b"UI", _ui(IMPLEMENTATION_CLASS_UID)),
+        _element(0x00020013, b"SH", _VERSION_NAME),
+    ))
+    return b"\0" * 128 + b"DICM" + _element(0x00020000, b"UL", len(body).to_bytes(4, "little")) + body
 
 
 def inflate(data: bytes, limit: int) -> bytes:

@@ -7,26 +7,29 @@
 Starts Orthanc + DICOMweb plugin (``scripts/orthanc.py``, fresh temporary
 ``--dir``; one Orthanc per build named in ``--build``, all running side by
 side) and the mock (``python3 -m dicomweb_mock --store DIR --no-fixtures``,
-accepting the HTTP Basic credentials of every Orthanc), loads each with the
-very same bytes through STOW-RS (PS3.18 10.5): ``--studies`` one-instance
-studies (tiny 8x8 CT) and one 50-slice 512x512 CT series (26 MB).  Then each
-operation is timed ``--repeat`` times per server after 2 warm-up requests
-each, the servers taking turns (the one that goes first rotates too), over
-keep-alive ``requests`` sessions from this one process.  OP is one of:
-qido-pn, qido-date (a date range with ``limit=100``), qido-all (every study),
+with the first Orthanc's HTTP Basic credentials: every server checks its own
+on every request), loads each with the very same bytes through STOW-RS
+(PS3.18 10.5): ``--studies`` one-instance studies (tiny 8x8 CT) and one
+50-slice 512x512 CT series (26 MB).  Then each operation is timed
+``--repeat`` times per server after 2 warm-up requests each, the servers
+taking turns (the one that goes first rotates too), over keep-alive
+``requests`` sessions from this one process.  OP is one of: qido-pn,
+qido-date (a date range with ``limit=100``), qido-all (every study),
 qido-instances (QIDO-RS 10.6), wado-series, metadata, frame (WADO-RS 10.4),
 stow (STOW-RS 10.5).  Every STOW repetition sends 20 new 512x512 instances (a
 new study each time, the same bytes to every server; nothing is deleted).
 
-Target (ratio of medians, mock/Orthanc, against each build): <= 1.0x for every operation.  A measurement, not a test:
-the exit code is 0 whether or not targets are met, non-zero only when a server
-cannot be started or loaded.  ``--throughput`` adds requests/s under C
-concurrent clients running the QIDO searches, metadata and frame for T
-seconds: each Orthanc, the mock as started, and (if ``python3 -m dicomweb_mock
---help`` lists ``--workers``) the mock with 1 and N worker processes on the
-same store.  ``--build`` names the Debian builds of Orthanc to start, separated by commas
-(``scripts/orthanc.py start --build``; without it, that script's default).  ``--profile-mock`` serves the mock through ``bench/_profile_mock.py``
-(cProfile on every handler thread; times are then inflated) and prints its hot spots.
+Target (ratio of medians, mock/Orthanc, against each build): <= 1.0x for
+every operation.  A measurement, not a test: the exit code is 0 whether or
+not targets are met, non-zero only when a server cannot be started or loaded.
+``--throughput`` adds requests/s under C concurrent clients running the QIDO
+searches, metadata and frame for T seconds: each Orthanc, the mock as
+started, and (if ``python3 -m dicomweb_mock --help`` lists ``--workers``) the
+mock with 1 and N worker processes on the same store.  ``--build`` names the
+Debian builds of Orthanc to start, separated by commas (``scripts/orthanc.py
+start --build``; without it, that script's default).  ``--profile-mock``
+serves the mock through ``bench/_profile_mock.py`` (cProfile on every handler
+thread; times are then inflated) and prints its hot spots.
 """
 
 from __future__ import annotations

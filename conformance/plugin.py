@@ -55,20 +55,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     """The suite's options (see :mod:`conformance.options`)."""
     add_options(parser, pluginmanager)
     add_baseline_option(parser)
-    parser.getgroup("dicomweb").addoption(
-        "--list-features", action="store_true", default=False, dest="list_features",
-        help="print the features (mandatory and optional, the section that makes each so, what each covers, "
-             "its requirement IDs) and exit; needs no target")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--list-features``: print the features and exit 0 before any target is resolved."""
-    if not config.getoption("list_features", False):
-        return None
     from .features import main as list_features
 
-    return list_features()
+    return list_features() if config.getoption("list_features", False) else None
 
 
 def _item_ids(item: pytest.Item) -> tuple[str, ...] | None:

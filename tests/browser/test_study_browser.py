@@ -17,7 +17,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from browser_helpers import chrome, console_errors
+from tests.helpers.browser import chrome, console_errors
 from dicomweb_mock.app import create_app
 from dicomweb_mock.config import parse_config
 from dicomweb_mock.threaded import serve_in_thread
@@ -94,7 +94,7 @@ def test_search_open_study_thumbnail_and_upload(new_instance, tmp_path):
             wait_for(driver, "return /1 study of 1 patient/.test(document.querySelector('#summary')?.textContent)")
             assert "UPLOADED BY SELENIUM" in driver.find_element("id", "studies").text
             assert not [e for e in console_errors(driver) if "favicon" not in e]
-            assert app.store.index.study_exists(pydicom.dcmread(new_instance).StudyInstanceUID)
+            assert app.store.study_exists(pydicom.dcmread(new_instance).StudyInstanceUID)
     finally:
         app.store.close()
 

@@ -25,8 +25,8 @@ from pydicom.uid import generate_uid
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from browser_helpers import chrome
-from js_client_helpers import dicomweb_client_js
+from tests.helpers.browser import chrome
+from tests.helpers.js_client import dicomweb_client_js
 
 OPERATIONS = ["QIDO studies", "QIDO series", "series metadata", "frame", "rendered", "response headers", "STOW",
               "QIDO of the stored study"]

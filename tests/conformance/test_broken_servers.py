@@ -30,9 +30,10 @@ import dicomweb_fixtures as fixtures
 from dicomweb_conformance.http import RecordingClient, TransportError
 from dicomweb_conformance.seeding import SeedError, seed
 from dicomweb_conformance.truth import RunIds
-from tests.broken_servers import BEHAVIOURS, BrokenServer
+from tests.helpers.broken_servers import BEHAVIOURS, BrokenServer
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 REQUEST_TIMEOUT = 2
 RUN_TIMEOUT = 120
 #: Five SHALL-level tests: QIDO-RS, WADO-RS and STOW-RS (its POST is answered, its QIDO check not).

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import REPO_ROOT
 
-_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "compare_targets.py"
+_SCRIPT = REPO_ROOT / "scripts" / "compare_targets.py"
 _spec = importlib.util.spec_from_file_location("compare_targets", _SCRIPT)
 ct = importlib.util.module_from_spec(_spec)
 sys.modules["compare_targets"] = ct

@@ -30,10 +30,11 @@ from dicomweb_conformance.profiles import ProfileError, load_profile, parse_prof
 from dicomweb_conformance.requirements import CatalogueError, load_catalogue, section_url
 from dicomweb_conformance.seeding import plan_batches, rewrite_file
 from dicomweb_conformance.truth import RunIds, Truth
+from tests.helpers import REPO_ROOT
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO_ROOT
 MANIFEST = fixtures.load_manifest()
 HEADER = "id,section,level,feature,statement,not_tested_reason\n"
 

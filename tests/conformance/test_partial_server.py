@@ -24,8 +24,9 @@ from dicomweb_mock.app import create_app
 from dicomweb_mock.config import Settings
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 MISSING = ["qido-no-uid-list", "no-metadata", "no-frames", "no-rendered", "no-thumbnail", "no-wado-uri"]
 #: requirement -> the tests that must report it (and no other test may fail)
 EXPECTED = {

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dicomweb_conformance.results_json import validate_results
-from tests.report_runs import FAULTS, FILES, closing_block, html_failed_ids, mock_server, run_suite, stats_line
+from tests.helpers.report_runs import FAULTS, FILES, closing_block, html_failed_ids, mock_server, run_suite, stats_line
 
 #: The mock reads the malformed instances some STOW tests send (its own warnings, not the suite's).
 pytestmark = pytest.mark.filterwarnings("ignore:Expected implicit VR:UserWarning")

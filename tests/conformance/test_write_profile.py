@@ -26,8 +26,9 @@ from dicomweb_mock.app import create_app
 from dicomweb_mock.config import Settings
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 FILES = ["conformance/test_qido_params.py"]
 #: fault -> the requirement its failures are recorded under
 FAULTS = {"qido-no-warning": "QIDO-029", "qido-ignore-offset": "QIDO-027"}

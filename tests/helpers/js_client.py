@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.helpers import REPO_ROOT
 
 #: The version range tested (0.11 is the line OHIF 3 uses).
 PACKAGE = "dicomweb-client@^0.11"
@@ -23,7 +24,7 @@ BUILD = Path("node_modules", "dicomweb-client", "build", "dicomweb-client.js")
 
 def npm_dir() -> Path:
     env = os.environ.get("DICOMWEB_NPM_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent / ".cache" / "npm"
+    return Path(env) if env else REPO_ROOT / "tests" / ".cache" / "npm"
 
 
 def dicomweb_client_js() -> Path:

@@ -18,8 +18,9 @@ from dicomweb_mock.app import create_app
 from dicomweb_mock.config import Settings
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 #: Faults of the faulted run (the whole suite runs against them).
 FAULTS = ["qido-ignore-patient-name", "http-405-no-allow", "qido-ignore-limit"]
 FILES = ["conformance"]

@@ -26,8 +26,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomweb_conformance.checks.multipart import parse_multipart
+from tests.helpers import REPO_ROOT
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
+ROOT_DIR = REPO_ROOT
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 DICOM_JSON = "application/dicom+json"

@@ -23,7 +23,7 @@ from dicomweb_conformance.schemas import validate_json
 from dicomweb_mock.app import create_app
 from dicomweb_mock.config import parse_config
 from dicomweb_mock.threaded import ServerThread, serve_in_thread
-from part10_helpers import data_set_bytes
+from tests.helpers.part10 import data_set_bytes
 
 dicomweb_api = pytest.importorskip("dicomweb_client.api")
 

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from dicomweb_mock.recorder import RequestRecorder
-from servers_helpers import PEER_PASSWORD, PEER_USER, Dataset, assert_no_secret, start_peer
+from tests.helpers.servers import PEER_PASSWORD, PEER_USER, Dataset, assert_no_secret, start_peer
 
 BOUNDARY = "rec-boundary-42"
 

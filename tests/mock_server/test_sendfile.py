@@ -21,8 +21,8 @@ from dicomweb_mock.dicomweb.multipart import Part, iter_parts
 from dicomweb_mock.sendfile import MIN_SENDFILE, with_sendfile
 
 from dicomweb_conformance.http import multipart_related
-from tests.part10_helpers import data_set_bytes
-from tests.robustness_helpers import MockProcess, fixed_uid, make_instance
+from tests.helpers.part10 import data_set_bytes
+from tests.helpers.robustness import MockProcess, fixed_uid, make_instance
 
 BOUNDARY = "test-boundary-1234"
 AS_STORED_SERIES = 'multipart/related; type="application/dicom"'

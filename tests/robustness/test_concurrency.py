@@ -23,7 +23,6 @@ from typing import Iterator
 
 import pytest
 import requests
-from werkzeug.test import Client
 
 from dicomweb_conformance.checks.multipart import parse_multipart
 from dicomweb_conformance.http import multipart_related
@@ -31,9 +30,10 @@ from dicomweb_mock.app import create_app
 from dicomweb_mock.config import Settings
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
-from tests.part10_helpers import data_set_bytes
-from tests.robustness_helpers import (AS_STORED, DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance,
+from tests.helpers.part10 import data_set_bytes
+from tests.helpers.robustness import (AS_STORED, DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance,
                                       qido_instances, retrieve_as_stored, store_listing, values_of)
+from tests.helpers.http import MockClient
 
 
 WRITERS = 8
@@ -375,7 +375,7 @@ def test_streaming_retrieve_sends_what_it_listed_while_the_series_changes(tmp_pa
     series = [make_instance("SWAP-1", study, series_uid, n + 1, rows=64, columns=64) for n in range(4)]
     store = DiskStore(tmp_path / "store")
     try:
-        client = Client(create_app(Settings(), store, fixtures=False))
+        client = MockClient(create_app(Settings(), store, fixtures=False))
 
         def stow_one(data: bytes) -> None:
             body, content_type = multipart_related([data])

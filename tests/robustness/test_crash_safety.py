@@ -28,8 +28,8 @@ import pytest
 import requests
 
 from dicomweb_conformance.http import multipart_related
-from tests.part10_helpers import data_set_bytes
-from tests.robustness_helpers import (DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance, qido_instances,
+from tests.helpers.part10 import data_set_bytes
+from tests.helpers.robustness import (DICOM_JSON, Instance, MockProcess, fixed_uid, make_instance, qido_instances,
                                       retrieve_as_stored, store_listing)
 
 ROWS, COLUMNS = 512, 1024  # 1 MiB of Pixel Data per instance

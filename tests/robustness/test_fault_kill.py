@@ -22,8 +22,9 @@ from dicomweb_mock.config import Settings
 from dicomweb_mock.faults import FAULTS
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 
 #: Conformance test files of each area.
 AREAS = {

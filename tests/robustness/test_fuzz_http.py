@@ -34,15 +34,15 @@ from typing import Any, Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.test import Client
 
 import dicomweb_fixtures as fixtures
-import fuzz_strategies as fs
+from tests.helpers import fuzz_strategies as fs
 from dicomweb_mock.app import MockApp, create_app
 from dicomweb_mock.config import parse_config
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
-from part10_helpers import data_set_bytes
+from tests.helpers.part10 import data_set_bytes
+from tests.helpers.http import MockClient
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -83,7 +83,7 @@ class Fuzzer:
 
     def __init__(self, app: MockApp, manifest: dict[str, Any]):
         self.app = app
-        self.client = Client(app)
+        self.client = MockClient(app)
         self.counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.allowed_uids: set[str] = set()
@@ -96,7 +96,7 @@ class Fuzzer:
         self.studies = sorted({s for s, _, _ in self.instances} - big_study)
         self.series = sorted({(s, se) for s, se, _ in self.instances})
         self.uids = sorted({u for t in self.instances for u in t})
-        self.orthanc = {level: app.store.index.orthanc_ids(level)[:6]
+        self.orthanc = {level: app.store.orthanc_ids(level)[:6]
                         for level in ("patients", "studies", "series", "instances")}
         self.samples = [fs.DicomSample(p.name, p.read_bytes()) for p in fixtures.instance_files()
                         if p.name in ("wang-ct-001.dcm", "doe-mr-t2-003.dcm", "yamada-cr-001.dcm",
@@ -419,16 +419,16 @@ RUNNERS = {"qido": run_qido, "headers": run_headers, "stow": run_stow, "dicom": 
 
 # ------------------------------------------------------------------------------------------ fixtures and tests
 
-def fuzz_app(fixture_app: MockApp, directory: Path) -> MockApp:
-    """A writable copy of the fixture store with small limits, so that fuzzing reaches them."""
-    shutil.copytree(fixture_app.store.root, directory)
+def fuzz_app(fixture_store_dir: Path, directory: Path) -> MockApp:
+    """A writable copy of the fixture disk store with small limits, so that fuzzing reaches them."""
+    shutil.copytree(fixture_store_dir, directory)
     settings_ = parse_config({"MaximumResults": MAX_RESULTS, "MaximumBodySize": MAX_BODY})
     return create_app(settings_, DiskStore(directory))
 
 
 @pytest.fixture(scope="module")
-def fuzzer(fixture_app: MockApp, manifest: dict[str, Any], tmp_path_factory) -> Iterator[Fuzzer]:
-    app = fuzz_app(fixture_app, tmp_path_factory.mktemp("fuzz") / "store")
+def fuzzer(fixture_store_dir: Path, manifest: dict[str, Any], tmp_path_factory) -> Iterator[Fuzzer]:
+    app = fuzz_app(fixture_store_dir, tmp_path_factory.mktemp("fuzz") / "store")
     yield Fuzzer(app, manifest)
     app.store.close()
 
@@ -458,13 +458,13 @@ def test_fuzz_category(fuzzer: Fuzzer, category: str, record_property) -> None:
 
 
 @pytest.mark.slow
-def test_fuzz_full_budget(fixture_app: MockApp, manifest: dict[str, Any], tmp_path: Path, request,
+def test_fuzz_full_budget(fixture_store_dir: Path, manifest: dict[str, Any], tmp_path: Path, request,
                           record_property) -> None:
     """Every category with the full budget (5,000+ requests) on a fresh copy; only with ``-m slow``."""
     if "slow" not in (request.config.getoption("markexpr") or "").replace("not slow", ""):
         pytest.skip("the full fuzz budget runs with -m slow")
     total = max(FULL_BUDGET, budget() if "FUZZ_REQUESTS" in os.environ else 0)
-    app = fuzz_app(fixture_app, tmp_path / "store")
+    app = fuzz_app(fixture_store_dir, tmp_path / "store")
     try:
         fz = Fuzzer(app, manifest)
         since, started = mark(fz), time.monotonic()

@@ -23,13 +23,13 @@ from typing import Iterator
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate
-from werkzeug.test import Client
 
 import dicomweb_fixtures as fixtures
-from fuzz_strategies import exchange, http_ping
+from tests.helpers.fuzz_strategies import exchange, http_ping
 from dicomweb_mock.app import MockApp, create_app
 from dicomweb_mock.config import parse_config
 from dicomweb_mock.threaded import serve_in_thread
+from tests.helpers.http import MockClient
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -60,7 +60,7 @@ def stow_body(files: list[bytes]) -> bytes:
     return b"".join(b"--b\r\nContent-Type: application/dicom\r\n\r\n" + f + b"\r\n" for f in files) + b"--b--\r\n"
 
 
-def post_instance(client: Client, data: bytes):
+def post_instance(client: MockClient, data: bytes):
     """STOW-RS of one instance, answered in JSON."""
     return client.post(ROOT + "studies", data=stow_body([data]),
                        headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
@@ -170,7 +170,7 @@ def test_an_instance_pydicom_cannot_index_is_refused_with_a_reason(limited_app: 
     data = fixture_bytes("wang-ct-001.dcm")
     broken = data.replace(b"\x08\x00\x20\x00DA", b"\x08\x00\x20\x00AA", 1)
     assert broken != data
-    client = Client(limited_app)
+    client = MockClient(limited_app)
     r = post_instance(client, broken)
     assert r.status_code == 400, r.get_data()[:300]
     assert json.loads(r.get_data())[FAILED_SEQ]["Value"][0][FAILURE_REASON]["Value"] == [0xC000]
@@ -200,7 +200,7 @@ def test_pixel_data_a_decoder_panics_on_is_stored_and_decoding_it_refused(limite
     the panic never escapes the application.
     """
     data = rle_overrun()
-    client = Client(limited_app)
+    client = MockClient(limited_app)
     r = post_instance(client, data)
     assert r.status_code == 200, r.get_data()[:300]
     ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
@@ -228,7 +228,7 @@ def test_overlong_host_names_are_not_5xx(fixture_app: MockApp, manifest, header:
     i = manifest["instances"][0]
     path = f"{ROOT}studies/{i['StudyInstanceUID']}/series/{i['SeriesInstanceUID']}/instances/{i['SOPInstanceUID']}"
     try:
-        r = Client(fixture_app).get(path + "/metadata", headers={header: value})
+        r = MockClient(fixture_app).get(path + "/metadata", headers={header: value})
     except Exception as exc:
         pytest.fail(f"{header}: {type(exc).__name__} escaped the application: {str(exc)[:200]}")
     assert r.status_code < 500, r.get_data()[:200]
@@ -248,7 +248,7 @@ def test_an_instance_stored_by_stow_can_be_retrieved_again(limited_app: MockApp)
     data = fixture_bytes("doe-mr-t2-003.dcm")
     at = data.find(b"\x02\x00\x12\x00UI")
     broken = data[:at] + b"\x12" + data[at + 1:]
-    client = Client(limited_app)
+    client = MockClient(limited_app)
     r = post_instance(client, broken)
     if r.status_code == 400:  # refused: nothing stored
         assert json.loads(r.get_data())[FAILED_SEQ]["Value"][0][FAILURE_REASON]["Value"] == [0xC000]

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 SCRIPT = ROOT / "scripts" / "orthanc.py"
 
 

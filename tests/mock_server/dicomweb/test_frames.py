@@ -16,7 +16,7 @@ from dicomweb_mock.dicomweb.frames import (
     FrameError, frame_in_syntax, native_frame, number_of_frames, parse_frame_list, stored_frame,
 )
 from dicomweb_mock.dicomweb.transcoding import TranscodeError
-from pixel_datasets import image_ds
+from tests.helpers.pixel_datasets import image_ds
 
 EVRLE = "1.2.840.10008.1.2.1"
 IVRLE = "1.2.840.10008.1.2"

@@ -17,7 +17,7 @@ from dicomweb_mock.dicomweb.rendering import (
     render, thumbnail,
 )
 from dicomweb_mock.dicomweb.transcoding import transcode
-from pixel_datasets import image_ds
+from tests.helpers.pixel_datasets import image_ds
 
 EVRLE = "1.2.840.10008.1.2.1"
 RLE = "1.2.840.10008.1.2.5"

@@ -15,7 +15,7 @@ from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
-from pixel_datasets import image_ds as make_image
+from tests.helpers.pixel_datasets import image_ds as make_image
 from dicomweb_mock.dicomweb.transcoding import (
     SUPPORTED_TARGETS, TranscodeError, UndecodablePixelData, WEB_FORBIDDEN_SYNTAXES, can_transcode, transcode,
     write_part10, write_part10_to,

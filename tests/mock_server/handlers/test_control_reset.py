@@ -3,10 +3,10 @@ the active faults, the DICOMweb servers registered at run time and the request l
 
 from __future__ import annotations
 
-from werkzeug.test import Client
 
 from dicomweb_mock.app import create_app
 from dicomweb_mock.config import parse_config
+from tests.helpers.http import MockClient
 
 CONFIG = {"DicomWeb": {"Servers": {"configured": ["http://127.0.0.1:1/dicom-web/"]}}, "RecordRequests": True}
 
@@ -14,7 +14,7 @@ CONFIG = {"DicomWeb": {"Servers": {"configured": ["http://127.0.0.1:1/dicom-web/
 def test_reset_restores_faults_servers_and_the_request_log() -> None:
     app = create_app(parse_config(CONFIG), fixtures=False)
     try:
-        c = Client(app)
+        c = MockClient(app)
         assert c.put("/_mock/faults", json=["qido-ignore-limit"]).status_code == 200
         assert c.put("/dicom-web/servers/added", json=["http://127.0.0.1:2/dicom-web/"]).status_code == 200
         assert c.delete("/dicom-web/servers/configured").status_code == 200

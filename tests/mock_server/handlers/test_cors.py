@@ -6,12 +6,12 @@ import base64
 from typing import Any, Iterator
 
 import pytest
-from werkzeug.test import Client
 
 from dicomweb_mock.__main__ import main as mock_main
 from dicomweb_mock.app import MockApp, create_app
 from dicomweb_mock.config import ConfigError, parse_config
 from dicomweb_mock.cors import EXPOSED
+from tests.helpers.http import MockClient
 
 VIEWER = "http://localhost:3000"
 STUDIES = "/dicom-web/studies"
@@ -40,7 +40,7 @@ def auth_app() -> Iterator[MockApp]:
                          "CorsAllowedOrigins": ["*", VIEWER]})
 
 
-def preflight(client: Client, path: str = STUDIES, origin: str = VIEWER, method: str = "GET",
+def preflight(client: MockClient, path: str = STUDIES, origin: str = VIEWER, method: str = "GET",
               headers: str = "accept, authorization") -> Any:
     return client.open(path, method="OPTIONS", headers={
         "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers})
@@ -63,7 +63,7 @@ def basic(user: str, password: str) -> str:
     ("/no/such/path", "GET"),
 ])
 def test_preflight_is_answered_on_every_route(default_app, path, method):
-    r = preflight(Client(default_app), path, method=method, headers="Accept, Content-Type, Authorization")
+    r = preflight(MockClient(default_app), path, method=method, headers="Accept, Content-Type, Authorization")
     assert r.status_code == 204
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert method in [m.strip() for m in r.headers["Access-Control-Allow-Methods"].split(",")]
@@ -73,32 +73,32 @@ def test_preflight_is_answered_on_every_route(default_app, path, method):
 
 
 def test_preflight_lists_the_methods_of_the_path(default_app):
-    r = preflight(Client(default_app), "/dicom-web/studies/1.2.3/metadata")
+    r = preflight(MockClient(default_app), "/dicom-web/studies/1.2.3/metadata")
     methods = {m.strip() for m in r.headers["Access-Control-Allow-Methods"].split(",")}
     assert "GET" in methods and "POST" not in methods and "DELETE" not in methods
 
 
 def test_preflight_needs_no_credentials(auth_app):
     # Browsers never send credentials on a preflight: it must not be answered 401.
-    r = preflight(Client(auth_app), method="POST", headers="content-type, authorization")
+    r = preflight(MockClient(auth_app), method="POST", headers="content-type, authorization")
     assert r.status_code == 204
     assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
 
 
 def test_plain_options_answers_allow(default_app):
-    r = Client(default_app).open(STUDIES, method="OPTIONS")
+    r = MockClient(default_app).open(STUDIES, method="OPTIONS")
     assert r.status_code == 204
     assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in r.headers["Allow"].split(",")}
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
 def test_plain_options_needs_credentials_when_auth_is_on(auth_app):
-    assert Client(auth_app).open(STUDIES, method="OPTIONS").status_code == 401
+    assert MockClient(auth_app).open(STUDIES, method="OPTIONS").status_code == 401
 
 
 def test_preflight_from_a_remote_address_refused_without_remote_access():
     for app in app_with({"RemoteAccessAllowed": False}):
-        r = Client(app).open(STUDIES, method="OPTIONS", environ_base={"REMOTE_ADDR": "192.0.2.7"}, headers={
+        r = MockClient(app).open(STUDIES, method="OPTIONS", environ_base={"REMOTE_ADDR": "192.0.2.7"}, headers={
             "Origin": VIEWER, "Access-Control-Request-Method": "GET"})
         assert r.status_code == 403 and "RemoteAccessAllowed" in r.get_data(as_text=True)
 
@@ -106,7 +106,7 @@ def test_preflight_from_a_remote_address_refused_without_remote_access():
 # ----------------------------------------------------------------------------------------- simple requests
 
 def test_simple_request_from_any_origin_by_default(default_app):
-    r = Client(default_app).get(STUDIES, headers={"Origin": VIEWER, "Accept": "application/dicom+json"})
+    r = MockClient(default_app).get(STUDIES, headers={"Origin": VIEWER, "Accept": "application/dicom+json"})
     assert r.status_code == 204  # empty store
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in r.headers
@@ -116,19 +116,19 @@ def test_simple_request_from_any_origin_by_default(default_app):
 
 def test_error_responses_carry_cors_headers(default_app):
     # A viewer must be able to read the reason of a 4xx, not a CORS failure.
-    r = Client(default_app).get("/dicom-web/studies/1.2.3/metadata", headers={"Origin": VIEWER})
+    r = MockClient(default_app).get("/dicom-web/studies/1.2.3/metadata", headers={"Origin": VIEWER})
     assert r.status_code == 404
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert r.headers["Content-Type"].startswith("text/plain")
 
 
 def test_no_origin_no_cors_headers(default_app):
-    r = Client(default_app).get(STUDIES)
+    r = MockClient(default_app).get(STUDIES)
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
 def test_listed_origin_is_echoed(listed_app):
-    r = Client(listed_app).get(STUDIES, headers={"Origin": VIEWER})
+    r = MockClient(listed_app).get(STUDIES, headers={"Origin": VIEWER})
     assert r.headers["Access-Control-Allow-Origin"] == VIEWER
     assert "Origin" in r.headers["Vary"]
     assert r.headers["Access-Control-Expose-Headers"] == EXPOSED
@@ -137,7 +137,7 @@ def test_listed_origin_is_echoed(listed_app):
 # -------------------------------------------------------------------------------------------- refused origin
 
 def test_refused_origin_preflight_is_403(listed_app):
-    r = preflight(Client(listed_app), origin="http://evil.example.com")
+    r = preflight(MockClient(listed_app), origin="http://evil.example.com")
     assert r.status_code == 403
     assert r.headers["Content-Type"].startswith("text/plain")
     assert "evil.example.com" in r.get_data(as_text=True)
@@ -145,14 +145,14 @@ def test_refused_origin_preflight_is_403(listed_app):
 
 
 def test_refused_origin_simple_request_gets_no_cors_headers(listed_app):
-    r = Client(listed_app).get(STUDIES, headers={"Origin": "http://evil.example.com"})
+    r = MockClient(listed_app).get(STUDIES, headers={"Origin": "http://evil.example.com"})
     assert "Access-Control-Allow-Origin" not in r.headers
     assert "Access-Control-Expose-Headers" not in r.headers
 
 
 def test_empty_list_turns_cors_off():
     for app in app_with({"CorsAllowedOrigins": []}):
-        c = Client(app)
+        c = MockClient(app)
         assert preflight(c).status_code == 403
         assert "Access-Control-Allow-Origin" not in c.get(STUDIES, headers={"Origin": VIEWER}).headers
 
@@ -160,7 +160,7 @@ def test_empty_list_turns_cors_off():
 # ------------------------------------------------------------------------------------------------- auth
 
 def test_auth_listed_origin_gets_credentials(auth_app):
-    c = Client(auth_app)
+    c = MockClient(auth_app)
     r = c.get(STUDIES, headers={"Origin": VIEWER, "Authorization": basic("alice", "secret")})
     assert r.status_code == 204
     assert r.headers["Access-Control-Allow-Origin"] == VIEWER
@@ -171,14 +171,14 @@ def test_auth_listed_origin_gets_credentials(auth_app):
 
 
 def test_auth_unlisted_origin_never_gets_credentials(auth_app):
-    r = Client(auth_app).get(STUDIES, headers={"Origin": "http://other.test:8080",
+    r = MockClient(auth_app).get(STUDIES, headers={"Origin": "http://other.test:8080",
                                                "Authorization": basic("alice", "secret")})
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in r.headers
 
 
 def test_auth_401_is_readable_cross_origin(auth_app):
-    r = Client(auth_app).get(STUDIES, headers={"Origin": VIEWER})
+    r = MockClient(auth_app).get(STUDIES, headers={"Origin": VIEWER})
     assert r.status_code == 401
     assert r.headers["Access-Control-Allow-Origin"] == VIEWER
     assert "WWW-Authenticate" in r.headers["Access-Control-Expose-Headers"]
@@ -186,7 +186,7 @@ def test_auth_401_is_readable_cross_origin(auth_app):
 
 def test_wildcard_and_credentials_never_together():
     for app in app_with({"AuthenticationEnabled": True, "RegisteredUsers": USERS}):
-        r = Client(app).get(STUDIES, headers={"Origin": VIEWER, "Authorization": basic("alice", "secret")})
+        r = MockClient(app).get(STUDIES, headers={"Origin": VIEWER, "Authorization": basic("alice", "secret")})
         assert r.headers["Access-Control-Allow-Origin"] == "*"
         assert "Access-Control-Allow-Credentials" not in r.headers
 

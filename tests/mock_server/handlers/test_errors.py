@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-from pathlib import Path
 
 import pytest
-from werkzeug.test import Client
 
 import dicomweb_fixtures as fixtures
-from dicomweb_mock.app import MockApp, create_app
-from dicomweb_mock.config import Settings, parse_config
-from dicomweb_mock.store.disk import DiskStore
+from dicomweb_mock.app import create_app
+from dicomweb_mock.config import parse_config
+from tests.helpers.http import MockClient
 
 USER, PASSWORD = "alice", "Pa55-w0rd-zq8"
 
@@ -26,12 +23,6 @@ USER, PASSWORD = "alice", "Pa55-w0rd-zq8"
 def basic(user: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
-
-
-def loaded_copy(fixture_app: MockApp, directory: Path, settings: Settings | None = None) -> MockApp:
-    """A writable app with the fixtures: a copy of the shared store (faster than loading the files)."""
-    shutil.copytree(fixture_app.store.root, directory)
-    return create_app(settings, DiskStore(directory))  # load() skips the instances already stored
 
 
 def assert_error(r, status: int) -> None:
@@ -87,7 +78,7 @@ def test_unacceptable_media_type_is_406(client, path, accept):
 def test_body_too_large_is_413():
     app = create_app(parse_config({"MaximumBodySize": 1000}), fixtures=False)
     try:
-        c = Client(app)
+        c = MockClient(app)
         data = fixtures.instance_files()[0].read_bytes()
         body = b"--b\r\nContent-Type: application/dicom\r\n\r\n" + data + b"\r\n--b--"
         assert_error(c.post("/dicom-web/studies", data=body,
@@ -109,8 +100,9 @@ PEER_PASSWORD = "peer-secret-4x9"
 
 
 @pytest.fixture(scope="module")
-def auth_app(fixture_app, tmp_path_factory):
-    return loaded_copy(fixture_app, tmp_path_factory.mktemp("auth") / "store", parse_config({
+def auth_app(fixture_app):
+    """A writable mock holding the fixtures, with authentication on (a copy of the shared store)."""
+    return create_app(store=fixture_app.store.copy(), settings=parse_config({
         "AuthenticationEnabled": True, "RegisteredUsers": {USER: PASSWORD}, "RecordRequests": True,
         "DicomWeb": {"Servers": {"peer": ["http://127.0.0.1:9/dicom-web/", "bob", PEER_PASSWORD]}}}))
 
@@ -150,7 +142,7 @@ def _routes(manifest) -> list[tuple[str, str]]:
 
 
 def test_every_route_needs_credentials(auth_app, manifest):
-    c = Client(auth_app)
+    c = MockClient(auth_app)
     for method, path in _routes(manifest):
         for headers in ({}, basic(USER, "wrong"), basic("mallory", PASSWORD), {"Authorization": "Bearer x"},
                         {"Authorization": "Basic !!!notbase64"}):
@@ -163,7 +155,7 @@ def test_every_route_needs_credentials(auth_app, manifest):
 
 
 def test_routes_work_with_credentials_and_never_echo_the_password(auth_app, manifest):
-    c = Client(auth_app)
+    c = MockClient(auth_app)
     for method, path in _routes(manifest):
         if method == "POST":
             continue
@@ -179,7 +171,7 @@ def test_authenticated_stow_and_reset(manifest):
     app = create_app(parse_config({"AuthenticationEnabled": True, "RegisteredUsers": {USER: PASSWORD}}),
                      fixtures=False)
     try:
-        c = Client(app)
+        c = MockClient(app)
         data = fixtures.instance_files()[-1].read_bytes()
         body = b"--b\r\nContent-Type: application/dicom\r\n\r\n" + data + b"\r\n--b--"
         ct = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=b'}
@@ -204,14 +196,14 @@ def local_only_app():
 
 @pytest.mark.parametrize("addr", ["10.1.2.3", "192.168.0.7", "8.8.8.8", "2001:db8::1", "not-an-address"])
 def test_remote_client_is_refused_with_403(local_only_app, addr):
-    c = Client(local_only_app)
+    c = MockClient(local_only_app)
     for path in ("/dicom-web/studies", "/system", "/_mock/status", "/wado?requestType=WADO"):
         assert_error(c.get(path, environ_base={"REMOTE_ADDR": addr}), 403)
 
 
 @pytest.mark.parametrize("addr", ["127.0.0.1", "127.8.9.10", "::1"])
 def test_loopback_client_is_served(local_only_app, addr):
-    c = Client(local_only_app)
+    c = MockClient(local_only_app)
     assert c.get("/system", environ_base={"REMOTE_ADDR": addr}).status_code == 200
     assert c.get("/dicom-web/studies", environ_base={"REMOTE_ADDR": addr}).status_code == 204
 
@@ -225,7 +217,7 @@ def test_remote_access_allowed_by_default(client):
 def test_internal_errors_are_500_with_one_line(empty_app, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("multi\nline\ninternal detail")
-    monkeypatch.setattr(empty_app.store.index, "orthanc_ids", boom)
-    r = Client(empty_app).get("/patients")
+    monkeypatch.setattr(empty_app.store, "orthanc_ids", boom)
+    r = MockClient(empty_app).get("/patients")
     assert_error(r, 500)
     assert "internal detail" not in r.get_data(as_text=True)

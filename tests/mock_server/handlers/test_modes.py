@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-from werkzeug.test import Client
 
 from dicomweb_conformance.target import start_embedded_mock
 from dicomweb_mock.__main__ import build_parser
 from dicomweb_mock.app import MockApp, create_app
 from dicomweb_mock.config import parse_config
 from dicomweb_mock.leniency import RULES
+from tests.helpers import REPO_ROOT
+from tests.helpers.http import MockClient
 
 BOUNDARY = "modes-boundary-42"
 STUDIES = "/dicom-web/studies"
@@ -50,7 +50,7 @@ def warnings_of(r) -> list[str]:
 
 @pytest.mark.parametrize("index", range(5))
 def test_missing_accept_strict_is_406(apps, instance, index):
-    r = Client(apps["strict"]).get(no_accept_paths(instance)[index], headers={"Accept": None})
+    r = MockClient(apps["strict"]).get(no_accept_paths(instance)[index], headers={"Accept": None})
     assert r.status_code == 406
     assert r.headers["Content-Type"].startswith("text/plain")
     assert "no Accept header" in r.get_data(as_text=True)
@@ -60,7 +60,7 @@ def test_missing_accept_strict_is_406(apps, instance, index):
     "application/dicom+json", "application/dicom+json", "multipart/related", "image/jpeg", "multipart/related"])))
 def test_missing_accept_default_serves_the_default_media_type(apps, instance, index, media_type, caplog):
     with caplog.at_level(logging.WARNING, logger="mock_server.leniency"):
-        r = Client(apps["default"]).get(no_accept_paths(instance)[index], headers={"Accept": None})
+        r = MockClient(apps["default"]).get(no_accept_paths(instance)[index], headers={"Accept": None})
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith(media_type)
     (warning,) = warnings_of(r)
@@ -71,14 +71,14 @@ def test_missing_accept_default_serves_the_default_media_type(apps, instance, in
 
 def test_accept_given_no_warning_in_either_mode(apps):
     for app in apps.values():
-        r = Client(app).get(STUDIES, headers={"Accept": "application/dicom+json"})
+        r = MockClient(app).get(STUDIES, headers={"Accept": "application/dicom+json"})
         assert r.status_code == 200 and not warnings_of(r)
 
 
 def test_require_accept_key_overrides_the_mode():
     app = create_app(parse_config({"DicomWeb": {"RequireAccept": True}}), fixtures=False)
     try:
-        assert Client(app).get(STUDIES, headers={"Accept": None}).status_code == 406
+        assert MockClient(app).get(STUDIES, headers={"Accept": None}).status_code == 406
     finally:
         app.store.close()
 
@@ -90,7 +90,7 @@ def test_stow_without_accept(files, apps):
     for mode, app in (("strict", create_app(parse_config({"DicomWeb": {"Strict": True}}), fixtures=False)),
                       ("default", create_app(parse_config({}), fixtures=False))):
         try:
-            r = Client(app).post(STUDIES, data=multipart_body(data), headers={"Content-Type": ctype, "Accept": None})
+            r = MockClient(app).post(STUDIES, data=multipart_body(data), headers={"Content-Type": ctype, "Accept": None})
             if mode == "strict":
                 assert r.status_code == 406 and app.store.counts()["instances"] == 0
             else:
@@ -107,10 +107,10 @@ def test_stow_without_type_parameter(files):
     strict = create_app(parse_config({"DicomWeb": {"Strict": True}}), fixtures=False)
     default = create_app(parse_config({}), fixtures=False)
     try:
-        r = Client(strict).post(STUDIES, data=multipart_body(data), headers={"Content-Type": ctype})
+        r = MockClient(strict).post(STUDIES, data=multipart_body(data), headers={"Content-Type": ctype})
         assert r.status_code == 415 and "type parameter" in r.get_data(as_text=True)
         assert strict.store.counts()["instances"] == 0
-        r = Client(default).post(STUDIES, data=multipart_body(data), headers={"Content-Type": ctype})
+        r = MockClient(default).post(STUDIES, data=multipart_body(data), headers={"Content-Type": ctype})
         assert r.status_code == 200 and default.store.counts()["instances"] == 1
         assert any("10.5.1.3" in w for w in warnings_of(r))
     finally:
@@ -124,7 +124,7 @@ def test_every_rule_names_its_section_and_both_answers():
 
 
 def test_readme_table_lists_every_rule():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("### Default and strict mode", 1)[1].split("\n### ", 1)[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "PS3.18" in line]
     assert len(rows) == len(RULES)

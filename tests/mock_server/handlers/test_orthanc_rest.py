@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.test import Client
 
 import dicomweb_fixtures as fixtures
 from dicomweb_mock.app import MockApp, create_app
 from dicomweb_mock.config import Settings
 from dicomweb_mock.store.disk import DiskStore
-from part10_helpers import assert_kept
+from tests.helpers.part10 import assert_kept
+from tests.helpers.http import MockClient
 
 
-def loaded_copy(fixture_app: MockApp, directory: Path, settings: Settings | None = None) -> MockApp:
-    """A writable app with the fixtures: a copy of the shared store (faster than loading the files)."""
-    shutil.copytree(fixture_app.store.root, directory)
+def loaded_copy(fixture_store_dir: Path, directory: Path, settings: Settings | None = None) -> MockApp:
+    """A writable app with the fixtures on a disk store: a copy of ``fixture_store_dir``."""
+    shutil.copytree(fixture_store_dir, directory)
     return create_app(settings, DiskStore(directory))  # load() skips the instances already stored
 
 
@@ -34,7 +34,7 @@ def oid(*uids: str) -> str:
     return "-".join(digest[i:i + 8] for i in range(0, 40, 8))
 
 
-def get_json(client: Client, path: str, status: int = 200) -> Any:
+def get_json(client: MockClient, path: str, status: int = 200) -> Any:
     r = client.get(path)
     assert r.status_code == status, (path, r.status_code, r.get_data(as_text=True))
     assert r.headers["Content-Type"].startswith("application/json")
@@ -59,9 +59,11 @@ def instance_oid(manifest, inst: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def writable(fixture_app, tmp_path):
-    """A fresh app with the fixtures loaded (for tests that change the store)."""
-    return loaded_copy(fixture_app, tmp_path / "store")
+def writable(fixture_store_dir, tmp_path):
+    """A fresh app with the fixtures on a disk store (for tests that change the store and look at its files)."""
+    app = loaded_copy(fixture_store_dir, tmp_path / "store")
+    yield app
+    app.store.close()
 
 
 # ---------------------------------------------------------------------------------------------- reads
@@ -146,7 +148,7 @@ def test_unknown_resource_is_404(client, path):
 # ---------------------------------------------------------------------------------------------- writes
 
 def test_upload_instance(empty_app, manifest):
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     inst = next(i for i in manifest["instances"] if i["file"] == "wang-ct-001.dcm")
     path = next(p for p in fixtures.instance_files() if p.name == inst["file"])
     r = c.post("/instances", data=path.read_bytes(), headers={"Content-Type": "application/dicom"})
@@ -169,7 +171,7 @@ def test_upload_conflicting_with_the_stored_hierarchy_is_409(empty_app, manifest
     import io
 
     import pydicom
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     inst = next(i for i in manifest["instances"] if i["file"] == "wang-ct-001.dcm")
     path = next(p for p in fixtures.instance_files() if p.name == inst["file"])
     assert c.post("/instances", data=path.read_bytes()).status_code == 200
@@ -184,14 +186,14 @@ def test_upload_conflicting_with_the_stored_hierarchy_is_409(empty_app, manifest
 
 @pytest.mark.parametrize("data", [b"", b"garbage", b"\x00" * 128 + b"DICM"])
 def test_upload_of_non_dicom_is_400(empty_app, data):
-    r = Client(empty_app).post("/instances", data=data)
+    r = MockClient(empty_app).post("/instances", data=data)
     assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/plain")
     assert len(r.get_data(as_text=True).strip().splitlines()) == 1
     assert empty_app.store.counts()["instances"] == 0
 
 
 def test_delete_study_removes_it_from_qido(writable, manifest):
-    c = Client(writable)
+    c = MockClient(writable)
     study = manifest["studies"][0]  # VIX: its patient has another study
     vix = next(p for p in manifest["patients"] if p["PatientID"] == study["PatientID"])
     study_id = oid(study["PatientID"], study["StudyInstanceUID"])
@@ -214,7 +216,7 @@ def test_delete_study_removes_it_from_qido(writable, manifest):
 
 
 def test_delete_instance_series_and_patient(writable, manifest):
-    c = Client(writable)
+    c = MockClient(writable)
     series = next(s for s in manifest["series"] if s["NumberOfSeriesRelatedInstances"] == 6)
     insts = [i for i in manifest["instances"] if i["SeriesInstanceUID"] == series["SeriesInstanceUID"]]
     series_id = oid(series["PatientID"], series["StudyInstanceUID"], series["SeriesInstanceUID"])
@@ -231,7 +233,7 @@ def test_delete_instance_series_and_patient(writable, manifest):
 # -------------------------------------------------------------------------------------- control routes
 
 def test_reset_restores_the_fixtures(writable, manifest):
-    c = Client(writable)
+    c = MockClient(writable)
     full = get_json(c, "/_mock/status")
     assert full == {level: len(manifest[level]) for level in ("patients", "studies", "series", "instances")}
     r = c.post("/_mock/reset?empty")
@@ -245,7 +247,7 @@ def test_reset_restores_the_fixtures(writable, manifest):
 
 
 def test_reset_after_changes(writable, manifest):
-    c = Client(writable)
+    c = MockClient(writable)
     study = manifest["studies"][2]
     c.delete(f"/studies/{oid(study['PatientID'], study['StudyInstanceUID'])}")
     assert get_json(c, "/_mock/status")["studies"] == len(manifest["studies"]) - 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.test import Client
 from werkzeug.wrappers import Response
+from tests.helpers.http import MockClient
 
 BULK = "BulkDataURI"
 
@@ -27,7 +27,7 @@ def bulk_uris(response) -> list[str]:
 
 def test_mounted_under_a_script_name(fixture_app, instance):
     outside = DispatcherMiddleware(Response("not the mock", status=404), {"/pacs": fixture_app})
-    c = Client(outside)
+    c = MockClient(outside)
     r = c.get("/pacs" + metadata_path(instance))
     assert r.status_code == 200
     uris = bulk_uris(r)

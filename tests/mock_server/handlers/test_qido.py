@@ -9,21 +9,17 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 from lxml import etree
-from werkzeug.test import Client
 
 from dicomweb_conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
-from dicomweb_mock.app import MockApp, create_app
-from dicomweb_mock.config import Settings, parse_config
+from dicomweb_mock.config import parse_config
 from dicomweb_mock.dicomweb.media_types import parse_media_type
 from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
-from dicomweb_mock.store.disk import DiskStore
+from tests.helpers.http import MockClient
 
 ROOT = "/dicom-web/"
 JSON_TYPE = "application/dicom+json"
@@ -40,14 +36,14 @@ INSTANCE_REQUIRED = ["00080016", "00080018", "00081190", "00200013"]
 
 # ------------------------------------------------------------------------------------------------ helpers
 
-def get(client: Client, path: str, params: Any = None, accept: str | None = None):
+def get(client: MockClient, path: str, params: Any = None, accept: str | None = None):
     """GET ``ROOT + path`` with ``params`` (dict or pairs) percent-encoded as UTF-8."""
     query = urlencode(params or {}, quote_via=quote, safe="") if not isinstance(params, str) else params
     headers = {"Accept": accept} if accept else {}
     return client.get(ROOT + path + (f"?{query}" if query else ""), headers=headers)
 
 
-def search(client: Client, path: str, params: Any = None, accept: str | None = None) -> list[dict[str, Any]]:
+def search(client: MockClient, path: str, params: Any = None, accept: str | None = None) -> list[dict[str, Any]]:
     """Run a search expected to match: 200, DICOM JSON media type, valid F.2.1 array."""
     r = get(client, path, params, accept)
     assert r.status_code == 200, (r.status_code, r.get_data(as_text=True))
@@ -71,7 +67,7 @@ def check_json(rows: list[dict[str, Any]]) -> None:
             _VALID.add(key)
 
 
-def count(client: Client, path: str, params: Any = None) -> int:
+def count(client: MockClient, path: str, params: Any = None) -> int:
     """Number of matches; 0 when the server answers 204 (PS3.18 2019a table 10.6.3-1)."""
     r = get(client, path, params)
     if r.status_code == 204:
@@ -101,12 +97,6 @@ def wildcard(pattern: str, text: str, ignore_case: bool = False) -> bool:
     """PS3.4 C.2.2.2.4 wild card semantics, written independently of the server."""
     rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(rx, text, re.IGNORECASE if ignore_case else 0) is not None
-
-
-def loaded_copy(fixture_app: MockApp, directory: Path, settings: Settings | None = None) -> MockApp:
-    """A writable app with the fixtures: a copy of the shared store (faster than loading the files)."""
-    shutil.copytree(fixture_app.store.root, directory)
-    return create_app(settings, DiskStore(directory))  # load() skips the instances already stored
 
 
 @pytest.fixture(scope="module")
@@ -333,9 +323,9 @@ def test_person_name_matching_is_case_insensitive_by_default(client, manifest):
     assert count(client, "studies", {"PatientName": "DOE^J*"}) == 2  # README: DOE^JOHN and doe^jane
 
 
-def test_person_name_matching_case_sensitive_when_configured(fixture_app, manifest, tmp_path):
-    app = loaded_copy(fixture_app, tmp_path / "s", parse_config({"DicomWeb": {"QidoCaseSensitive": True}}))
-    c = Client(app)
+def test_person_name_matching_case_sensitive_when_configured(fixture_copy, manifest):
+    app = fixture_copy(parse_config({"DicomWeb": {"QidoCaseSensitive": True}}))
+    c = MockClient(app)
     names = [s["PatientName"]["Alphabetic"] for s in manifest["studies"]]
     assert count(c, "studies", {"PatientName": "doe^john"}) == 0
     assert count(c, "studies", {"PatientName": "DOE^J*"}) == sum(wildcard("DOE^J*", n) for n in names) == 1
@@ -423,9 +413,9 @@ def test_limit_offset_and_warning(client, manifest):
     assert "Warning" not in get(client, "studies", {"limit": len(manifest["studies"])}).headers
 
 
-def test_maximum_results_caps_the_page(fixture_app, tmp_path):
-    app = loaded_copy(fixture_app, tmp_path / "s", parse_config({"MaximumResults": 4}))
-    r = Client(app).get(ROOT + "series")
+def test_maximum_results_caps_the_page(fixture_copy):
+    app = fixture_copy(parse_config({"MaximumResults": 4}))
+    r = MockClient(app).get(ROOT + "series")
     assert len(json.loads(r.get_data())) == 4 and WARNING_RE.fullmatch(r.headers["Warning"])
 
 
@@ -562,7 +552,7 @@ def test_a_plus_matches_a_stored_plus(empty_app, files):
     ds.PatientID = "WANG+1"
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     body = b"--b\r\nContent-Type: application/dicom\r\n\r\n" + out.getvalue() + b"\r\n--b--\r\n"
     r = c.post(f"{ROOT}studies", data=body, headers={"Content-Type": 'multipart/related; type="application/dicom"; '
                                                                      "boundary=b"})

@@ -16,9 +16,9 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from werkzeug.test import Client
 
 import dicomweb_fixtures as fixtures
+from tests.helpers.http import MockClient
 ROOT = "/dicom-web/"
 INST = {i["file"].removesuffix(".dcm"): i for i in fixtures.load_manifest()["instances"]}
 DOE_STUDY = INST["doe-mr-t2-001"]["StudyInstanceUID"]
@@ -82,7 +82,7 @@ def linear_voi(x: np.ndarray, center: float, width: float) -> np.ndarray:
 @pytest.mark.parametrize("accept,media", [(None, "image/jpeg"), ("*/*", "image/jpeg"), ("image/*", "image/jpeg"),
                                           ("image/png", "image/png"), ("image/gif", "image/gif"),
                                           ("image/png; q=0.5, image/gif; q=0.9", "image/gif")])
-def test_rendered_instance_type_and_size(client: Client, name: str, accept: str | None, media: str) -> None:
+def test_rendered_instance_type_and_size(client: MockClient, name: str, accept: str | None, media: str) -> None:
     """Without a viewport the image has the source's Rows x Columns (8.3.5.1.3)."""
     r = client.get(path_of(name, "/rendered"), headers={"Accept": accept} if accept else {})
     assert r.status_code == 200, r.data
@@ -92,7 +92,7 @@ def test_rendered_instance_type_and_size(client: Client, name: str, accept: str 
 
 @pytest.mark.parametrize("query,accept,media", [("?accept=image/png", "*/*", "image/png"),
                                                 ("?accept=image/gif", None, "image/gif")])
-def test_accept_query_parameter(client: Client, query: str, accept: str | None, media: str) -> None:
+def test_accept_query_parameter(client: MockClient, query: str, accept: str | None, media: str) -> None:
     """8.3.3.1: the accept Query Parameter is prioritized before the Accept header."""
     r = client.get(path_of("wang-ct-001", "/rendered" + query), headers={"Accept": accept} if accept else {})
     assert r.status_code == 200 and r.headers["Content-Type"] == media
@@ -104,7 +104,7 @@ def test_accept_query_parameter(client: Client, query: str, accept: str | None, 
                                            ("application/dicom, image/jpeg", 400),  # 8.7.5: mixed categories
                                            ('multipart/related; type="application/octet-stream", image/png', 400)])
 @pytest.mark.parametrize("resource", ["/rendered", "/thumbnail", "/frames/1/rendered"])
-def test_rendered_refusals(client: Client, accept: str, status: int, resource: str) -> None:
+def test_rendered_refusals(client: MockClient, accept: str, status: int, resource: str) -> None:
     r = client.get(path_of("jane-us-cine-001", resource), headers={"Accept": accept})
     assert r.status_code == status, r.data
     assert not r.headers["Content-Type"].startswith("image/")
@@ -113,7 +113,7 @@ def test_rendered_refusals(client: Client, accept: str, status: int, resource: s
 @pytest.mark.parametrize("viewport,size", [("128,128", (128, 96)), ("80,200", (80, 60)), ("320,320", (320, 240)),
                                            ("160,120", (160, 120)), ("64,64,0,0,32,32", (64, 64)),
                                            ("100,100,80,60,,", None), ("100,100,,,80,60", (100, 75))])
-def test_viewport_scaling(client: Client, viewport: str, size: tuple[int, int] | None) -> None:
+def test_viewport_scaling(client: MockClient, viewport: str, size: tuple[int, int] | None) -> None:
     """8.3.5.1.3: scale the (cropped) region to fit vw x vh, keeping its aspect ratio (160x120 source)."""
     r = client.get(path_of("jane-us-doppler-001", f"/rendered?viewport={viewport}"), headers={"Accept": "image/png"})
     if size is None:  # trailing elided values must drop their commas
@@ -126,14 +126,14 @@ def test_viewport_scaling(client: Client, viewport: str, size: tuple[int, int] |
 @pytest.mark.parametrize("viewport,window", [("40,30,0,0,40,30", np.s_[0:30, 0:40]),
                                              ("50,40,10,20,50,40", np.s_[20:60, 10:60]),
                                              ("60,40,100,0,60,40", np.s_[0:40, 100:160])])
-def test_viewport_crop_matches_full_image(client: Client, viewport: str, window: Any) -> None:
+def test_viewport_crop_matches_full_image(client: MockClient, viewport: str, window: Any) -> None:
     """An unscaled crop of a colour image (no VOI) equals the same region of the full rendering."""
     full = pixels(client.get(path_of("jane-us-doppler-001", "/rendered"), headers={"Accept": "image/png"}).data)
     crop = client.get(path_of("jane-us-doppler-001", f"/rendered?viewport={viewport}"), headers={"Accept": "image/png"})
     assert np.array_equal(pixels(crop.data), full[window])
 
 
-def test_viewport_negative_sizes_flip(client: Client) -> None:
+def test_viewport_negative_sizes_flip(client: MockClient) -> None:
     """8.3.5.1.3: a negative sw flips horizontally, a negative sh vertically."""
     full = pixels(client.get(path_of("jane-us-doppler-001", "/rendered"), headers={"Accept": "image/png"}).data)
     region = full[0:30, 0:40]
@@ -146,7 +146,7 @@ def test_viewport_negative_sizes_flip(client: Client) -> None:
 # ----------------------------------------------------------------------------- window and quality
 @pytest.mark.parametrize("name,center,width", [("vix-ct-axial-001", 40, 400), ("vix-ct-axial-001", -600, 1500),
                                                ("doe-mr-t2-001", 300, 700), ("yamada-cr-001", 1000, 1500)])
-def test_window_follows_the_linear_voi_function(client: Client, stored, name: str, center: int, width: int) -> None:
+def test_window_follows_the_linear_voi_function(client: MockClient, stored, name: str, center: int, width: int) -> None:
     """8.3.5.1.4 window=c,w,linear after the Modality LUT; MONOCHROME1 is inverted (PS3.3 C.7.6.3.1.2)."""
     ds = stored[name]
     values = ds.pixel_array.astype(np.float64) * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
@@ -160,14 +160,14 @@ def test_window_follows_the_linear_voi_function(client: Client, stored, name: st
     assert np.abs(got - expected).max() <= 1.0
 
 
-def test_two_windows_give_different_pixels(client: Client) -> None:
+def test_two_windows_give_different_pixels(client: MockClient) -> None:
     images = [pixels(client.get(path_of("wang-ct-001", f"/rendered?window={w}"), headers={"Accept": "image/png"}).data)
               for w in ("40,400,linear", "300,1500,linear")]
     assert (images[0] != images[1]).mean() > 0.1
 
 
 @pytest.mark.parametrize("frames", ["2", "7", "12"])
-def test_rendered_frame_is_that_frame(client: Client, stored, frames: str) -> None:
+def test_rendered_frame_is_that_frame(client: MockClient, stored, frames: str) -> None:
     """Rendered Frames: window 128,256 is the identity on 8-bit data, so the image is the decoded frame."""
     n = int(frames)
     r = client.get(path_of("jane-us-cine-001", f"/frames/{frames}/rendered?window=128,256,linear"),
@@ -180,7 +180,7 @@ def test_rendered_frame_is_that_frame(client: Client, stored, frames: str) -> No
     assert np.abs(got - other).mean() > np.abs(got - decoded).mean()
 
 
-def test_quality_changes_jpeg_size(client: Client) -> None:
+def test_quality_changes_jpeg_size(client: MockClient) -> None:
     """8.3.5.1.2: 100 is the best quality; a low quality gives a smaller JPEG."""
     sizes = []
     for quality in (5, 95):
@@ -195,7 +195,7 @@ def test_quality_changes_jpeg_size(client: Client) -> None:
                                    "viewport=0,10", "viewport=10", "viewport=a,b", "viewport=10,10,0,0,0,5",
                                    "viewport=10,10,1,2,3,4,5", "window=1,2", "window=1,2,cubic",
                                    "window=a,2,linear", "window=40,0,linear", "window=,400,linear"])
-def test_bad_rendering_parameters_are_400(client: Client, query: str) -> None:
+def test_bad_rendering_parameters_are_400(client: MockClient, query: str) -> None:
     """8.3.5.1.2-4: missing, ill-formed or unsupported values give 400."""
     r = client.get(path_of("wang-ct-001", f"/rendered?{query}"))
     assert r.status_code == 400, query
@@ -203,11 +203,11 @@ def test_bad_rendering_parameters_are_400(client: Client, query: str) -> None:
 
 # ----------------------------------------------------------------------------- frames, series, study
 @pytest.mark.parametrize("frames,status", [("13", 404), ("0", 400), ("1,x", 400)])
-def test_rendered_frame_errors(client: Client, frames: str, status: int) -> None:
+def test_rendered_frame_errors(client: MockClient, frames: str, status: int) -> None:
     assert client.get(path_of("jane-us-cine-001", f"/frames/{frames}/rendered")).status_code == status
 
 
-def test_rendered_frame_list_is_multipart(client: Client) -> None:
+def test_rendered_frame_list_is_multipart(client: MockClient) -> None:
     r = client.get(path_of("jane-us-cine-001", "/frames/1,3/rendered"),
                    headers={"Accept": 'multipart/related; type="image/png"'})
     assert r.status_code == 200
@@ -218,7 +218,7 @@ def test_rendered_frame_list_is_multipart(client: Client) -> None:
 
 
 @pytest.mark.parametrize("level", ["study", "series"])
-def test_rendered_study_and_series(client: Client, level: str) -> None:
+def test_rendered_study_and_series(client: MockClient, level: str) -> None:
     """10.4.1.1.3: one rendered representation per instance, each part located (8.6.1.2)."""
     inst = INST["doe-mr-t2-001"]
     path = f"{ROOT}studies/{DOE_STUDY}" + (f"/series/{inst['SeriesInstanceUID']}" if level == "series" else "")
@@ -235,7 +235,7 @@ def test_rendered_study_and_series(client: Client, level: str) -> None:
         assert decode(body, "image/png").size == (INST[name]["Columns"], INST[name]["Rows"])
 
 
-def test_rendered_unknown_resources_are_404(client: Client) -> None:
+def test_rendered_unknown_resources_are_404(client: MockClient) -> None:
     inst = INST["doe-mr-t2-001"]
     assert client.get(f"{ROOT}studies/1.2.3/rendered").status_code == 404
     assert client.get(f"{ROOT}studies/{DOE_STUDY}/series/1.2.3/rendered").status_code == 404
@@ -246,7 +246,7 @@ def test_rendered_unknown_resources_are_404(client: Client) -> None:
 # ----------------------------------------------------------------------------- thumbnails
 @pytest.mark.parametrize("suffix", ["study", "series", "instance", "frame"])
 @pytest.mark.parametrize("accept,media", [(None, "image/jpeg"), ("image/png", "image/png"), ("image/gif", "image/gif")])
-def test_thumbnail_is_one_image(client: Client, suffix: str, accept: str | None, media: str) -> None:
+def test_thumbnail_is_one_image(client: MockClient, suffix: str, accept: str | None, media: str) -> None:
     """10.4.1.1.4: a single image in a Rendered Media Type, for every thumbnail resource."""
     inst = INST["jane-us-doppler-001"]
     path = {"study": f"{ROOT}studies/{inst['StudyInstanceUID']}",
@@ -260,13 +260,13 @@ def test_thumbnail_is_one_image(client: Client, suffix: str, accept: str | None,
 @pytest.mark.parametrize("name,viewport,size", [("jane-us-doppler-001", "64,64", (64, 48)),
                                                 ("vix-ct-axial-001", "100,50", (50, 50)),
                                                 ("wang-ct-001", "32,32", (32, 32))])
-def test_thumbnail_viewport(client: Client, name: str, viewport: str, size: tuple[int, int]) -> None:
+def test_thumbnail_viewport(client: MockClient, name: str, viewport: str, size: tuple[int, int]) -> None:
     r = client.get(path_of(name, f"/thumbnail?viewport={viewport}"), headers={"Accept": "image/png"})
     assert r.status_code == 200
     assert decode(r.data, "image/png").size == size
 
 
 @pytest.mark.parametrize("query", ["viewport=64,64,0,0,10,10", "viewport=64", "viewport=0,64"])
-def test_thumbnail_viewport_is_size_only(client: Client, query: str) -> None:
+def test_thumbnail_viewport_is_size_only(client: MockClient, query: str) -> None:
     """8.3.5.1.3: for a Thumbnail anything other than vw and vh gives 400."""
     assert client.get(path_of("wang-ct-001", f"/thumbnail?{query}")).status_code == 400

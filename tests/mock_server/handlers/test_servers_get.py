@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from servers_helpers import (module_peer, JSON_ACCEPT, PEER_PASSWORD, PEER_USER, Dataset, HangingServer, Node, Peer, assert_no_secret,
+from tests.helpers.servers import (module_peer, JSON_ACCEPT, PEER_PASSWORD, PEER_USER, Dataset, HangingServer, Node, Peer, assert_no_secret,
                              closed_port, peer_entry, recording_proxy, start_local)
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from dicomweb_mock.__main__ import main
 from dicomweb_mock.config import ConfigError, parse_config
-from servers_helpers import (module_peer, LOCAL_PASSWORD, PEER_PASSWORD, PEER_USER, Node, Peer, assert_no_secret, peer_entry,
+from tests.helpers.servers import (module_peer, LOCAL_PASSWORD, PEER_PASSWORD, PEER_USER, Node, Peer, assert_no_secret, peer_entry,
                              start_local)
 
 OPERATIONS = {"get", "stow", "retrieve"}

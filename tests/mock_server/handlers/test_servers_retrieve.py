@@ -5,7 +5,7 @@ Series, Instance}`` (DICOM UIDs, not Orthanc ids); the instances are
 downloaded into the local Orthanc, which replies with "the list of the Orthanc
 identifiers of all the DICOM instances that were downloaded"; ``HttpHeaders``
 and ``HttpArguments`` are available.  Expected identifiers come from the
-manifest and the SHA-1 formula (``servers_helpers.orthanc_id``).
+manifest and the SHA-1 formula (``tests.helpers.servers.orthanc_id``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import pydicom
 import pytest
 
-from part10_helpers import assert_kept
-from servers_helpers import (module_peer, PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, StallingServer, assert_no_secret,
+from tests.helpers.part10 import assert_kept
+from tests.helpers.servers import (module_peer, PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, StallingServer, assert_no_secret,
                              closed_port, peer_entry, start_local)
 
 IMPLICIT_VR_LE, EXPLICIT_VR_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"

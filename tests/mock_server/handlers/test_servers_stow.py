@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pydicom
 import pytest
 
-from servers_helpers import (module_peer, PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, assert_no_secret, closed_port,
+from tests.helpers.servers import (module_peer, PEER_PASSWORD, PEER_USER, Dataset, Node, Peer, assert_no_secret, closed_port,
                              peer_entry, start_local)
 
 MB = 1024 * 1024

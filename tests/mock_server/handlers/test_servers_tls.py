@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from dicomweb_mock.config import ConfigError, parse_config
 from dicomweb_mock.tls import server_ssl_context
-from servers_helpers import (PEER_PASSWORD, PEER_USER, JSON_ACCEPT, Dataset, Node, Peer, assert_no_secret, peer_entry,
+from tests.helpers.servers import (PEER_PASSWORD, PEER_USER, JSON_ACCEPT, Dataset, Node, Peer, assert_no_secret, peer_entry,
                              start_local, start_peer)
 
 KEY_PASSWORD = "key-Pw-77c1d0"

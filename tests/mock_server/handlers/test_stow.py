@@ -14,12 +14,12 @@ from typing import Any, Iterable
 import pydicom
 import pytest
 from lxml import etree
-from werkzeug.test import Client
 
 from dicomweb_conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
 from dicomweb_mock.dicomweb.media_types import parse_media_type
 from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
-from part10_helpers import assert_kept
+from tests.helpers.part10 import assert_kept
+from tests.helpers.http import MockClient
 
 # pydicom warns (and the store then refuses the part) on the deliberately broken bodies.
 pytestmark = [pytest.mark.filterwarnings("ignore:End of file reached before delimiter:UserWarning"),
@@ -51,7 +51,7 @@ def dicom_body(paths: Iterable[Path], boundary: str = BOUNDARY) -> bytes:
     return multipart((("application/dicom", p.read_bytes()) for p in paths), boundary)
 
 
-def stow(client: Client, body: bytes, content_type: str = CT, path: str = STUDIES, accept: str | None = None):
+def stow(client: MockClient, body: bytes, content_type: str = CT, path: str = STUDIES, accept: str | None = None):
     headers = {"Content-Type": content_type}
     if accept:
         headers["Accept"] = accept
@@ -107,7 +107,7 @@ def check_reference(item: dict[str, Any], inst: dict[str, Any]) -> None:
     f"Multipart/Related; boundary={BOUNDARY}; type=\"application/dicom\"",
 ])
 def test_single_instance_is_stored_with_any_parameter_form(empty_app, files, by_file, content_type):
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     path = small(files)
     r = stow(c, dicom_body([path]), content_type)
     assert r.status_code == 200
@@ -125,7 +125,7 @@ def test_single_instance_is_stored_with_any_parameter_form(empty_app, files, by_
 def test_multi_instance_body_stores_a_whole_study(empty_app, files, manifest, by_file):
     study = next(s for s in manifest["studies"] if s["PatientID"] == "DOE-0002")
     insts = [i for i in manifest["instances"] if i["StudyInstanceUID"] == study["StudyInstanceUID"]]
-    r = stow(Client(empty_app), dicom_body(files[i["file"]] for i in insts),
+    r = stow(MockClient(empty_app), dicom_body(files[i["file"]] for i in insts),
              path=f"{STUDIES}/{study['StudyInstanceUID']}")
     assert r.status_code == 200
     obj = module(r)
@@ -140,7 +140,7 @@ def test_multi_instance_body_stores_a_whole_study(empty_app, files, manifest, by
 
 def test_instances_of_several_studies_in_one_request(empty_app, files, by_file):
     names = ["wang-ct-001.dcm", "yamada-cr-001.dcm"]
-    r = stow(Client(empty_app), dicom_body(files[n] for n in names))
+    r = stow(MockClient(empty_app), dicom_body(files[n] for n in names))
     assert r.status_code == 200
     obj = module(r)
     assert sorted(i[SOP_INSTANCE]["Value"][0] for i in referenced(obj)) == \
@@ -154,12 +154,12 @@ def test_preamble_epilogue_and_part_headers_are_tolerated(empty_app, files):
             b"transfer-syntax=1.2.840.10008.1.2.4.80\r\nContent-Length: " + str(len(data)).encode() +
             b"\r\nContent-ID: <part1@example>\r\n\r\n" + data + b"\r\n--" + BOUNDARY.encode() +
             b"--\r\nepilogue")
-    assert stow(Client(empty_app), body).status_code == 200
+    assert stow(MockClient(empty_app), body).status_code == 200
 
 
 def test_xml_response_when_accept_asks_for_it(empty_app, files, by_file):
     path = small(files)
-    r = stow(Client(empty_app), dicom_body([path]), accept="application/dicom+xml")
+    r = stow(MockClient(empty_app), dicom_body([path]), accept="application/dicom+xml")
     assert r.status_code == 200
     assert parse_media_type(r.headers["Content-Type"])[0] == "application/dicom+xml"
     validate_xml(r.get_data())
@@ -171,7 +171,7 @@ def test_xml_response_when_accept_asks_for_it(empty_app, files, by_file):
 
 
 def test_multipart_xml_response(empty_app, files):
-    r = stow(Client(empty_app), dicom_body([small(files)]), accept='multipart/related; type="application/dicom+xml"')
+    r = stow(MockClient(empty_app), dicom_body([small(files)]), accept='multipart/related; type="application/dicom+xml"')
     assert r.status_code == 200
     ctype = r.headers["Content-Type"]
     assert parse_media_type(ctype)[0] == "multipart/related"
@@ -181,7 +181,7 @@ def test_multipart_xml_response(empty_app, files):
 
 
 def test_failure_response_in_xml_is_valid(empty_app, files):
-    r = stow(Client(empty_app), multipart([("application/dicom", b"not dicom at all")]),
+    r = stow(MockClient(empty_app), multipart([("application/dicom", b"not dicom at all")]),
              accept="application/dicom+xml")
     assert r.status_code == 400
     validate_xml(r.get_data())
@@ -191,16 +191,16 @@ def test_failure_response_in_xml_is_valid(empty_app, files):
     assert len(reasons) == 1 and 0xC000 <= int(reasons[0]) <= 0xCFFF
 
 
-def test_storing_the_same_instance_again_replaces_it(empty_app, files, by_file):
-    c = Client(empty_app)
+def test_storing_the_same_instance_again_replaces_it(empty_disk_app, files, by_file):
+    c = MockClient(empty_disk_app)
     path = small(files)
     assert stow(c, dicom_body([path])).status_code == 200
-    before = stored_files(empty_app)
+    before = stored_files(empty_disk_app)
     r = stow(c, dicom_body([path]))
     assert r.status_code == 200  # documented choice: the copy is replaced
     check_reference(referenced(module(r))[0], by_file[path.name])
-    assert counts(empty_app)["instances"] == 1
-    assert len(stored_files(empty_app)) == len(before) == 1
+    assert counts(empty_disk_app)["instances"] == 1
+    assert len(stored_files(empty_disk_app)) == len(before) == 1
 
 
 # Explicit LE, JPEG 2000, RLE, JPEG-LS, JPEG Baseline.  (An Implicit VR LE instance is sent
@@ -209,7 +209,7 @@ def test_storing_the_same_instance_again_replaces_it(empty_app, files, by_file):
 @pytest.mark.parametrize("name", ["doe-mr-t2-001.dcm", "doe-mr-t2-005.dcm", "doe-sc-palette-001.dcm",
                                   "wang-ct-001.dcm", "jane-us-cine-001.dcm"])
 def test_round_trip_keeps_the_data_set_byte_for_byte(empty_app, files, by_file, name):
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     sent = files[name].read_bytes()
     assert stow(c, dicom_body([files[name]])).status_code == 200
     inst = by_file[name]
@@ -224,7 +224,7 @@ def test_round_trip_keeps_the_data_set_byte_for_byte(empty_app, files, by_file, 
 
 def test_implicit_vr_instance_round_trips_through_the_orthanc_file_route(empty_app, files, by_file):
     from dicomweb_mock.store.orthanc_ids import instance_id
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     name = "vix-ct-localizer-001.dcm"
     inst = by_file[name]
     assert inst["TransferSyntaxUID"] == "1.2.840.10008.1.2"
@@ -256,13 +256,13 @@ def test_chunked_transfer_encoding(empty_app, files, by_file):
     assert counts(empty_app)["instances"] == 2
 
 
-def test_concurrent_stores_and_searches(empty_app, files):
+def test_concurrent_stores_and_searches(empty_disk_app, files):
     requests = pytest.importorskip("requests")
     from concurrent.futures import ThreadPoolExecutor
 
     from dicomweb_mock.threaded import serve_in_thread
     names = sorted(n for n in files if not n.startswith("vix-ct-axial"))  # 15 instances, 6 studies
-    with serve_in_thread(empty_app) as server:
+    with serve_in_thread(empty_disk_app) as server:
         def post(name: str) -> int:
             return requests.post(server.dicomweb_url + "studies", data=dicom_body([files[name]]),
                                  headers={"Content-Type": CT}, timeout=60).status_code
@@ -274,16 +274,16 @@ def test_concurrent_stores_and_searches(empty_app, files):
             searches = [pool.submit(search, i) for i in range(12)]
             stored, searched = [f.result() for f in posts], [f.result() for f in searches]
     assert set(stored) == {200} and set(searched) <= {200, 204}
-    assert counts(empty_app)["instances"] == len(names)
-    assert len(stored_files(empty_app)) == len(names)  # replaced copies left files/
-    assert empty_app.store.sweep_retired(grace=0) == 6  # ... and are removed after their grace period
+    assert counts(empty_disk_app)["instances"] == len(names)
+    assert len(stored_files(empty_disk_app)) == len(names)  # replaced copies left files/
+    assert empty_disk_app.store.sweep_retired(grace=0) == 6  # ... and are removed after their grace period
 
 
 # ------------------------------------------------------------------------------------------------ failures
 
 def test_some_failed_is_202_with_failed_sop_sequence(empty_app, files, by_file):
     good = small(files)
-    r = stow(Client(empty_app), multipart([("application/dicom", good.read_bytes()),
+    r = stow(MockClient(empty_app), multipart([("application/dicom", good.read_bytes()),
                                            ("application/dicom", b"\x00" * 200 + b"garbage")]))
     assert r.status_code == 202
     obj = module(r)
@@ -297,7 +297,7 @@ def test_study_uid_mismatch_is_409_and_stores_nothing(empty_app, files, by_file)
     path = small(files)
     inst = by_file[path.name]
     other = next(i for i in by_file.values() if i["StudyInstanceUID"] != inst["StudyInstanceUID"])
-    r = stow(Client(empty_app), dicom_body([path]), path=f"{STUDIES}/{other['StudyInstanceUID']}")
+    r = stow(MockClient(empty_app), dicom_body([path]), path=f"{STUDIES}/{other['StudyInstanceUID']}")
     assert r.status_code == 409
     obj = module(r)
     (fail,) = failed(obj)
@@ -311,7 +311,7 @@ def test_study_uid_mismatch_is_409_and_stores_nothing(empty_app, files, by_file)
 
 def test_partial_study_uid_mismatch_is_202(empty_app, files, by_file):
     a, b = files["wang-ct-001.dcm"], files["yamada-cr-001.dcm"]
-    r = stow(Client(empty_app), dicom_body([a, b]), path=f"{STUDIES}/{by_file[a.name]['StudyInstanceUID']}")
+    r = stow(MockClient(empty_app), dicom_body([a, b]), path=f"{STUDIES}/{by_file[a.name]['StudyInstanceUID']}")
     assert r.status_code == 202
     obj = module(r)
     assert [i[SOP_INSTANCE]["Value"][0] for i in referenced(obj)] == [by_file[a.name]["SOPInstanceUID"]]
@@ -328,7 +328,7 @@ def _rewritten(path: Path, **changes: str) -> bytes:
 
 
 def test_same_sop_instance_in_another_series_is_a_conflict(empty_app, files, by_file):
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     path = small(files)
     assert stow(c, dicom_body([path])).status_code == 200
     moved = _rewritten(path, SeriesInstanceUID=by_file[path.name]["SeriesInstanceUID"] + ".77")
@@ -345,7 +345,7 @@ def test_same_sop_instance_in_another_series_is_a_conflict(empty_app, files, by_
     [("text/plain", b"hello")],
 ])
 def test_non_dicom_parts_are_400(empty_app, parts):
-    r = stow(Client(empty_app), multipart(parts))
+    r = stow(MockClient(empty_app), multipart(parts))
     assert r.status_code == 400
     obj = module(r)
     assert REFERENCED_SEQ not in obj
@@ -361,21 +361,21 @@ def test_instance_without_a_required_uid_fails(empty_app, files, keyword):
     out = io.BytesIO()
     ds.save_as(out)
     for path in (STUDIES, f"{STUDIES}/{ds.StudyInstanceUID}"):  # bad syntax, not a conflict: 400
-        r = stow(Client(empty_app), multipart([("application/dicom", out.getvalue())]), path=path)
+        r = stow(MockClient(empty_app), multipart([("application/dicom", out.getvalue())]), path=path)
         assert r.status_code == 400
         assert failed(module(r)) and counts(empty_app)["instances"] == 0
 
 
 @pytest.mark.parametrize("name", ["vix-ct-axial-001.dcm", "wang-ct-001.dcm", "jane-us-cine-001.dcm"])
 @pytest.mark.parametrize("keep", [0.5, -1, -9])
-def test_truncated_instance_fails_and_stores_nothing(empty_app, files, name, keep):
+def test_truncated_instance_fails_and_stores_nothing(empty_disk_app, files, name, keep):
     data = files[name].read_bytes()
     cut = data[:int(len(data) * keep)] if keep > 0 else data[:keep]
-    r = stow(Client(empty_app), multipart([("application/dicom", cut)]))
+    r = stow(MockClient(empty_disk_app), multipart([("application/dicom", cut)]))
     assert r.status_code == 400
     assert failed(module(r))
-    assert counts(empty_app)["instances"] == 0
-    assert stored_files(empty_app) == []
+    assert counts(empty_disk_app)["instances"] == 0
+    assert stored_files(empty_disk_app) == []
 
 
 @pytest.mark.parametrize("body", [
@@ -385,7 +385,7 @@ def test_truncated_instance_fails_and_stores_nothing(empty_app, files, name, kee
     f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\nunterminated".encode(),
 ])
 def test_malformed_multipart_is_400_with_one_line_reason(empty_app, body):
-    r = stow(Client(empty_app), body)
+    r = stow(MockClient(empty_app), body)
     assert r.status_code == 400
     assert r.headers["Content-Type"].startswith("text/plain")
     assert len(r.get_data(as_text=True).strip().splitlines()) == 1
@@ -402,7 +402,7 @@ def test_malformed_multipart_is_400_with_one_line_reason(empty_app, body):
     ("", 415),
 ])
 def test_unsupported_or_malformed_content_type(empty_app, files, content_type, status):
-    r = stow(Client(empty_app), dicom_body([small(files)]), content_type)
+    r = stow(MockClient(empty_app), dicom_body([small(files)]), content_type)
     assert r.status_code == status
     assert r.headers["Content-Type"].startswith("text/plain")
     assert len(r.get_data(as_text=True).strip().splitlines()) == 1
@@ -412,30 +412,30 @@ def test_unsupported_or_malformed_content_type(empty_app, files, content_type, s
 def test_content_coded_body_is_415(empty_app, files):
     import gzip
     body = gzip.compress(dicom_body([small(files)]))
-    r = Client(empty_app).post(STUDIES, data=body,
+    r = MockClient(empty_app).post(STUDIES, data=body,
                                headers={"Content-Type": CT, "Content-Encoding": "gzip"})
     assert r.status_code == 415 and r.headers["Content-Type"].startswith("text/plain")
-    r = Client(empty_app).post("/instances", data=gzip.compress(small(files).read_bytes()),
+    r = MockClient(empty_app).post("/instances", data=gzip.compress(small(files).read_bytes()),
                                headers={"Content-Encoding": "gzip"})
     assert r.status_code == 415
     assert counts(empty_app)["instances"] == 0
 
 
-def test_failed_stow_leaves_the_store_unchanged(empty_app, files, by_file):
-    c = Client(empty_app)
+def test_failed_stow_leaves_the_store_unchanged(empty_disk_app, files, by_file):
+    c = MockClient(empty_disk_app)
     assert stow(c, dicom_body([files["doe-mr-t2-003.dcm"]])).status_code == 200
-    before_counts, before_files = counts(empty_app), stored_files(empty_app)
+    before_counts, before_files = counts(empty_disk_app), stored_files(empty_disk_app)
     other_study = by_file["wang-ct-001.dcm"]["StudyInstanceUID"]
     for r in (stow(c, dicom_body([files["doe-mr-t2-004.dcm"]]), path=f"{STUDIES}/{other_study}"),
               stow(c, multipart([("application/dicom", files["doe-mr-t2-004.dcm"].read_bytes()[:5000])])),
               stow(c, dicom_body([files["doe-mr-t2-004.dcm"]]), "application/json")):
         assert r.status_code >= 400
-    assert counts(empty_app) == before_counts
-    assert stored_files(empty_app) == before_files
+    assert counts(empty_disk_app) == before_counts
+    assert stored_files(empty_disk_app) == before_files
 
 
 def test_not_acceptable_response_type(empty_app, files):
-    r = stow(Client(empty_app), dicom_body([small(files)]), accept="image/png")
+    r = stow(MockClient(empty_app), dicom_body([small(files)]), accept="image/png")
     assert r.status_code == 406
     assert r.headers["Content-Type"].startswith("text/plain")
     assert counts(empty_app)["instances"] == 0

@@ -20,12 +20,12 @@ from pydicom.dataelem import DataElement
 from pydicom.encaps import encapsulate, generate_fragmented_frames
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
-from werkzeug.test import Client
 
 from dicomweb_mock.app import create_app
 from dicomweb_mock.config import parse_config
 from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
-from part10_helpers import assert_kept
+from tests.helpers.part10 import assert_kept
+from tests.helpers.http import MockClient
 
 BOUNDARY = "validation-boundary-41"
 CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
@@ -46,7 +46,7 @@ def _bytes(ds: pydicom.Dataset) -> bytes:
     return out.getvalue()
 
 
-def _stow(client: Client, *parts: bytes, part_type: str = "application/dicom"):
+def _stow(client: MockClient, *parts: bytes, part_type: str = "application/dicom"):
     body = b"".join(f"--{BOUNDARY}\r\nContent-Type: {part_type}\r\n\r\n".encode() + data + b"\r\n"
                     for data in parts) + f"--{BOUNDARY}--\r\n".encode()
     return client.post("/dicom-web/studies", data=body, headers={"Content-Type": CT})
@@ -74,7 +74,7 @@ def corrupt_pixel_data(path: Path) -> bytes:
 def test_command_and_reserved_group_elements_are_refused(empty_app, files, tag):
     ds = pydicom.dcmread(files["wang-ct-001.dcm"])
     ds.add(DataElement(tag, "US" if tag == 0x00000900 else "LO", 0 if tag == 0x00000900 else "x"))
-    r = _stow(Client(empty_app), _bytes(ds))
+    r = _stow(MockClient(empty_app), _bytes(ds))
     assert r.status_code == 400
     reason, text = _failure(r)
     assert reason == 0xC000
@@ -87,7 +87,7 @@ def test_command_and_reserved_group_elements_are_refused(empty_app, files, tag):
 def test_undecodable_pixel_data_is_refused_when_check_pixel_data_is_on(files, name):
     app = create_app(parse_config({"CheckPixelData": True}), fixtures=False)
     try:
-        r = _stow(Client(app), corrupt_pixel_data(files[name]))
+        r = _stow(MockClient(app), corrupt_pixel_data(files[name]))
         assert r.status_code == 400
         reason, text = _failure(r)
         assert reason == 0xC000
@@ -110,7 +110,7 @@ def _instance_url(data: bytes) -> tuple[str, pydicom.Dataset]:
 AS_STORED = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
 
 
-def _as_stored(client: Client, url: str) -> bytes:
+def _as_stored(client: MockClient, url: str) -> bytes:
     r = client.get(url, headers=AS_STORED)
     assert r.status_code == 200, r.get_data()[:300]
     parts = list(iter_multipart(io.BytesIO(r.get_data()), get_boundary(r.headers["Content-Type"])))
@@ -149,7 +149,7 @@ UNDECODABLE = {
 @pytest.mark.parametrize("name", sorted(UNDECODABLE))
 def test_undecodable_pixel_data_is_kept_and_decoding_refused_the_same_way_on_every_route(empty_app, files, name):
     data = UNDECODABLE[name](files)
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     assert _stow(c, data).status_code == 200
     url, ds = _instance_url(data)
     assert_kept(data, _as_stored(c, url))
@@ -168,7 +168,7 @@ def test_deflated_instance_is_indexed_and_served(empty_app):
     """Deflated Explicit VR Little Endian (PS3.5 A.5): inflated to be indexed, kept deflated,
     served as stored with ``*`` and inflated for Explicit VR Little Endian."""
     data = _pydicom_test_file("image_dfl.dcm")
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     assert _stow(c, data).status_code == 200
     url, ds = _instance_url(data)
     kept = _as_stored(c, url)
@@ -191,7 +191,7 @@ def test_a_syntax_without_a_decoder_is_stored_as_is(empty_app, files):
     ds = pydicom.dcmread(files["doe-mr-t2-003.dcm"])
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
     data = _bytes(ds)
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     assert _stow(c, data).status_code == 200
     url = (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
            f"/instances/{ds.SOPInstanceUID}")
@@ -199,14 +199,14 @@ def test_a_syntax_without_a_decoder_is_stored_as_is(empty_app, files):
 
 
 def test_intact_compressed_instances_are_accepted(empty_app, files):
-    c = Client(empty_app)
+    c = MockClient(empty_app)
     for name in ("doe-mr-t2-003.dcm", "doe-mr-t2-005.dcm", "doe-mr-t2-006.dcm", "jane-us-cine-001.dcm"):
         assert _stow(c, files[name].read_bytes()).status_code == 200, name
     assert empty_app.store.counts()["instances"] == 4
 
 
 def test_each_refused_part_gets_a_warning_up_to_a_limit(empty_app):
-    r = _stow(Client(empty_app), *[b"not DICOM %d" % n for n in range(12)])
+    r = _stow(MockClient(empty_app), *[b"not DICOM %d" % n for n in range(12)])
     assert r.status_code == 400
     warnings = r.headers.getlist("Warning")
     assert len(warnings) == 11  # ten reasons and a count of the rest
@@ -215,6 +215,6 @@ def test_each_refused_part_gets_a_warning_up_to_a_limit(empty_app):
 
 
 def test_a_part_of_another_type_is_explained(empty_app):
-    r = _stow(Client(empty_app), b"hello", part_type="text/plain")
+    r = _stow(MockClient(empty_app), b"hello", part_type="text/plain")
     assert r.status_code == 400
     assert "text/plain" in r.headers["Warning"]

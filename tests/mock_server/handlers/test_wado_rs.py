@@ -23,13 +23,13 @@ from PIL import Image
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.encaps import generate_frames
 from lxml import etree
-from werkzeug.test import Client
 
 import dicomweb_fixtures as fixtures
 from dicomweb_conformance.schemas import validate_json, validate_xml
 from dicomweb_mock.app import create_app
 from dicomweb_mock.config import parse_config
-from part10_helpers import assert_kept
+from tests.helpers.part10 import assert_kept
+from tests.helpers.http import MockClient
 
 ROOT = "/dicom-web/"
 BASE = "http://localhost" + ROOT
@@ -136,7 +136,7 @@ def assert_native_frames(name: str, frames: list[bytes], numbers: list[int] | No
                                                                  "jane-us-cine-001", "sato-mr-cine-001")]
                          + [("series", "doe-mr-t2-001"), ("series", "vix-ct-localizer-001"),
                             ("instance", "wang-ct-001"), ("instance", "yamada-cr-001")])
-def test_retrieve_default_is_explicit_le_and_complete(client: Client, stored, level: str, name: str) -> None:
+def test_retrieve_default_is_explicit_le_and_complete(client: MockClient, stored, level: str, name: str) -> None:
     """PS3.18 10.4.1.1.1, 8.7.3.4: every instance of the resource, in Explicit VR Little Endian."""
     inst = INST[name]
     expected = {i["SOPInstanceUID"]: n for n, i in INST.items() if i[UID_KEY[level]] == inst[UID_KEY[level]]}
@@ -159,7 +159,7 @@ def test_retrieve_default_is_explicit_le_and_complete(client: Client, stored, le
     assert seen == set(expected)
 
 
-def test_retrieve_with_wildcard_syntax_returns_files_as_stored(client: Client) -> None:
+def test_retrieve_with_wildcard_syntax_returns_files_as_stored(client: MockClient) -> None:
     """8.7.3.5.2: ``*`` lets the server send what it holds, except syntaxes forbidden on the web (8.7.3)."""
     files = {p.name.removesuffix(".dcm"): p.read_bytes() for p in fixtures.instance_files()}
     for study in ("2.25.19441755302629660279256523889367975571.1.1.1", "2.25.19441755302629660279256523889367975571.1.2.1",
@@ -190,7 +190,7 @@ def test_retrieve_with_wildcard_syntax_returns_files_as_stored(client: Client) -
 @pytest.mark.parametrize("ts", [RLE, JLS, J2K, "1.2.840.10008.1.2.1.99"])
 @pytest.mark.parametrize("name", ["doe-mr-t2-001", "vix-sc-rgb-001", "sato-mr-cine-001", "wang-ct-001",
                                   "doe-sc-palette-001", "vix-ct-localizer-001"])
-def test_retrieve_in_requested_lossless_syntax(client: Client, name: str, ts: str) -> None:
+def test_retrieve_in_requested_lossless_syntax(client: MockClient, name: str, ts: str) -> None:
     """8.7.3.5.2: an explicit transfer-syntax is honoured; lossless, so pixels decode back unchanged."""
     inst = INST[name]
     r = client.get(path_of(inst), headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={ts}'})
@@ -203,7 +203,7 @@ def test_retrieve_in_requested_lossless_syntax(client: Client, name: str, ts: st
     assert_native_frames(name, native_bytes(ds))
 
 
-def test_retrieve_to_jpeg_baseline_marks_lossy(client: Client) -> None:
+def test_retrieve_to_jpeg_baseline_marks_lossy(client: MockClient) -> None:
     """PS3.3 C.7.6.1.1.5: lossy compression sets Lossy Image Compression to 01."""
     inst = INST["jane-us-doppler-001"]
     r = client.get(path_of(inst), headers={
@@ -223,7 +223,7 @@ def test_retrieve_to_jpeg_baseline_marks_lossy(client: Client) -> None:
     ("image/jpeg", 406),
     ('multipart/related; type="application/dicom", image/jpeg', 400),  # 8.7.5 mixed categories
 ])
-def test_retrieve_refusals(client: Client, accept: str, status: int) -> None:
+def test_retrieve_refusals(client: MockClient, accept: str, status: int) -> None:
     r = client.get(resource_path("series", INST["vix-ct-localizer-001"]), headers={"Accept": accept})
     assert r.status_code == status, r.data
     assert not r.headers["Content-Type"].startswith("multipart/")
@@ -232,7 +232,7 @@ def test_retrieve_refusals(client: Client, accept: str, status: int) -> None:
 @pytest.mark.parametrize("suffix", ["studies/1.2.3", "studies/{st}/series/1.2.3", "studies/{st}/series/{se}/instances/1.2.3",
                                     "studies/1.2.3/series/{se}/instances/{sop}", "studies/1.2.3/metadata",
                                     "studies/{st}/series/1.2.3/metadata", "studies/{st}/series/{se}/instances/1.2/frames/1"])
-def test_unknown_resources_are_404(client: Client, suffix: str) -> None:
+def test_unknown_resources_are_404(client: MockClient, suffix: str) -> None:
     inst = INST["wang-ct-001"]
     path = ROOT + suffix.format(st=inst["StudyInstanceUID"], se=inst["SeriesInstanceUID"], sop=inst["SOPInstanceUID"])
     assert client.get(path).status_code == 404
@@ -247,7 +247,7 @@ def test_unknown_resources_are_404(client: Client, suffix: str) -> None:
      f'transfer-syntax={RLE}', "", RLE),
     ("*/*", f'?accept=multipart/related;type="application/dicom";transfer-syntax={RLE}', RLE),  # 8.3.3.1
 ])
-def test_retrieve_negotiation(client: Client, accept: str | None, query: str, expected_ts: str) -> None:
+def test_retrieve_negotiation(client: MockClient, accept: str | None, query: str, expected_ts: str) -> None:
     headers = {"Accept": accept} if accept else {}
     r = client.get(path_of(INST["doe-mr-t2-001"]) + query, headers=headers)
     assert r.status_code == 200
@@ -320,7 +320,7 @@ def bulk_attribute(obj: dict[str, Any], path: str) -> dict[str, Any]:
 @pytest.mark.parametrize("level", ["study", "series", "instance"])
 @pytest.mark.parametrize("name", ["vix-ct-axial-001", "doe-mr-t2-003", "vix-sc-rgb-001", "jane-us-cine-001",
                                   "sato-mr-cine-001", "yamada-cr-001", "wang-ct-001"])
-def test_metadata_json(client: Client, level: str, name: str) -> None:
+def test_metadata_json(client: MockClient, level: str, name: str) -> None:
     """10.4.1.1.2 and Annex F: one valid DICOM JSON object per instance, bulk data by URI."""
     inst = INST[name]
     r = client.get(resource_path(level, inst) + "/metadata", headers={"Accept": "application/dicom+json"})
@@ -339,7 +339,7 @@ def test_metadata_json(client: Client, level: str, name: str) -> None:
     (None, "application/dicom+json"), ("*/*", "application/dicom+json"), ("application/*", "application/dicom+json"),
     ('multipart/related; type="application/dicom+xml"; q=0.9, application/dicom+json; q=0.5', "multipart/related"),
     ("application/dicom+xml", 406), ("image/jpeg", 406), ("application/dicom+json, image/png", 400)])
-def test_metadata_negotiation(client: Client, accept: str | None, expected: str | int) -> None:
+def test_metadata_negotiation(client: MockClient, accept: str | None, expected: str | int) -> None:
     """Table 10.4.4-1: JSON is the default, XML comes as multipart/related (8.7.8.1, 8.7.5)."""
     r = client.get(path_of(INST["wang-ct-001"], "/metadata"), headers={"Accept": accept} if accept else {})
     if isinstance(expected, int):
@@ -351,7 +351,7 @@ def test_metadata_negotiation(client: Client, accept: str | None, expected: str 
 @pytest.mark.parametrize("name", [n for n, i in INST.items() if i["bulk"]][:1]
                          + ["vix-sc-rgb-001", "doe-sc-palette-001"])
 @pytest.mark.parametrize("accept", [None, "application/octet-stream", 'multipart/related; type="application/octet-stream"'])
-def test_bulk_data_uris_resolve(client: Client, name: str, accept: str | None) -> None:
+def test_bulk_data_uris_resolve(client: MockClient, name: str, accept: str | None) -> None:
     """10.4.1.1.1 Bulkdata: each BulkDataURI returns the element's value (uncompressed, 8.7.3.3.1)."""
     inst = INST[name]
     [obj] = json.loads(client.get(path_of(inst, "/metadata")).data)
@@ -371,7 +371,7 @@ def test_bulk_data_uris_resolve(client: Client, name: str, accept: str | None) -
 
 
 @pytest.mark.parametrize("name", ["vix-ct-localizer-001", "doe-mr-t2-005", "jane-us-doppler-001", "sato-mr-cine-001"])
-def test_pixel_data_bulk_uri_is_native_frames(client: Client, name: str) -> None:
+def test_pixel_data_bulk_uri_is_native_frames(client: MockClient, name: str) -> None:
     """8.7.3.3: Pixel Data by its BulkDataURI defaults to uncompressed little-endian octets."""
     inst = INST[name]
     [obj] = json.loads(client.get(path_of(inst, "/metadata")).data)
@@ -382,12 +382,12 @@ def test_pixel_data_bulk_uri_is_native_frames(client: Client, name: str) -> None
 
 
 @pytest.mark.parametrize("bulk", ["DEADBEEF", "00400275", "00291012/1", "00400275/1/00401001/1/00100010"])
-def test_unknown_bulk_paths_are_404(client: Client, bulk: str) -> None:
+def test_unknown_bulk_paths_are_404(client: MockClient, bulk: str) -> None:
     assert client.get(path_of(INST["vix-ct-axial-001"], "/bulk/" + bulk)).status_code == 404
 
 
 @pytest.mark.parametrize("level", ["study", "series", "instance"])
-def test_metadata_xml(client: Client, level: str) -> None:
+def test_metadata_xml(client: MockClient, level: str) -> None:
     """10.4.4 / 8.7.3.2: multipart/related; type="application/dicom+xml", each part a Native DICOM Model."""
     inst = INST["doe-mr-t2-004"]
     r = client.get(resource_path(level, inst) + "/metadata",
@@ -412,17 +412,17 @@ def test_metadata_xml(client: Client, level: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pinned_host_client(fixture_app) -> Client:
+def pinned_host_client(fixture_app) -> MockClient:
     """The same store behind a configuration with DicomWeb.Host and DicomWeb.Ssl."""
     settings = parse_config({"DicomWeb": {"Host": "pacs.example.org:9443", "Ssl": True}})
-    return Client(create_app(settings, store=fixture_app.store, fixtures=False))
+    return MockClient(create_app(settings, store=fixture_app.store, fixtures=False))
 
 
 @pytest.mark.parametrize("headers,base", [
     ({"Host": "viewer.example.net:8080"}, "http://viewer.example.net:8080/dicom-web/"),
     ({"X-Forwarded-Host": "proxy.example.com", "X-Forwarded-Proto": "https"}, "https://proxy.example.com/dicom-web/"),
 ])
-def test_urls_follow_the_request_host(client: Client, headers: dict[str, str], base: str) -> None:
+def test_urls_follow_the_request_host(client: MockClient, headers: dict[str, str], base: str) -> None:
     """8.6.1: BulkDataURI and Content-Location must be resolvable by the user agent."""
     inst = INST["vix-ct-axial-002"]
     [obj] = json.loads(client.get(path_of(inst, "/metadata"), headers=headers).data)
@@ -432,7 +432,7 @@ def test_urls_follow_the_request_host(client: Client, headers: dict[str, str], b
     assert part_headers["content-location"] == location_of(inst, base)
 
 
-def test_configured_host_wins(pinned_host_client: Client) -> None:
+def test_configured_host_wins(pinned_host_client: MockClient) -> None:
     """Seed ("Host", "Ssl"): the configured host and scheme override Host and X-Forwarded-*."""
     inst = INST["vix-ct-axial-003"]
     headers = {"Host": "other.example:1", "X-Forwarded-Host": "proxy.example", "X-Forwarded-Proto": "http"}
@@ -445,7 +445,7 @@ def test_configured_host_wins(pinned_host_client: Client) -> None:
                                          ("jane-us-cine-001", "12,2"), ("sato-mr-cine-001", "16"),
                                          ("sato-mr-cine-001", "1,3,5,7,9,11,13,15"),
                                          ("jane-us-doppler-001", "1,10")] + [(n, "1") for n in COMPRESSED])
-def test_frames_native(client: Client, stored, name: str, frames: str) -> None:
+def test_frames_native(client: MockClient, stored, name: str, frames: str) -> None:
     """10.4.1.1.1 Frames, 8.7.3.3.1: octet-stream parts in request order, uncompressed little endian."""
     inst = INST[name]
     numbers = [int(n) for n in frames.split(",")]
@@ -473,7 +473,7 @@ def same_as_stored(got: bytes, stored_hash: str) -> bool:
 
 
 @pytest.mark.parametrize("name", COMPRESSED)
-def test_frames_in_stored_compressed_syntax(client: Client, name: str) -> None:
+def test_frames_in_stored_compressed_syntax(client: MockClient, name: str) -> None:
     inst = INST[name]
     count = inst["NumberOfFrames"]
     numbers = [1] if count == 1 else [1, count, 2]
@@ -493,7 +493,7 @@ def test_frames_in_stored_compressed_syntax(client: Client, name: str) -> None:
                                     f'multipart/related; type="image/jpeg"; transfer-syntax={JPEG_BASELINE}',
                                     'multipart/related; type="application/octet-stream"; q=0.1, '
                                     'multipart/related; type="image/jpeg"'])
-def test_frames_jpeg_baseline_forms(client: Client, accept: str) -> None:
+def test_frames_jpeg_baseline_forms(client: MockClient, accept: str) -> None:
     inst = INST["jane-us-cine-001"]
     r = client.get(path_of(inst, "/frames/4"), headers={"Accept": accept})
     assert r.status_code == 200
@@ -504,11 +504,11 @@ def test_frames_jpeg_baseline_forms(client: Client, accept: str) -> None:
 
 @pytest.mark.parametrize("frames,status", [("13", 404), ("1,13", 404), ("0", 400), ("1,0", 400), ("x", 400),
                                            ("1,,2", 400), ("-1", 400), ("1.5", 400)])
-def test_frame_list_errors(client: Client, frames: str, status: int) -> None:
+def test_frame_list_errors(client: MockClient, frames: str, status: int) -> None:
     assert client.get(path_of(INST["jane-us-cine-001"], f"/frames/{frames}")).status_code == status
 
 
-def test_frames_refusals(client: Client) -> None:
+def test_frames_refusals(client: MockClient) -> None:
     path = path_of(INST["doe-mr-t2-001"], "/frames/1")
     assert client.get(path, headers={"Accept": "image/png"}).status_code == 406
     implicit = path_of(INST["vix-ct-localizer-002"], "/frames/1")
@@ -517,7 +517,7 @@ def test_frames_refusals(client: Client) -> None:
 
 
 @pytest.mark.parametrize("accept", ["application/dicom+json", 'multipart/related; type="application/dicom+xml"'])
-def test_large_metadata_is_streamed_with_the_same_content(client: Client, monkeypatch, accept: str) -> None:
+def test_large_metadata_is_streamed_with_the_same_content(client: MockClient, monkeypatch, accept: str) -> None:
     """Above the threshold the answer is streamed (no Content-Length) but says exactly the same."""
     from dicomweb_mock.handlers import wado_rs
 

@@ -18,9 +18,10 @@ from dicomweb_mock.dicomweb.qido_query import parse_qido
 from dicomweb_mock.store.base import InstanceConflict, InvalidInstance, NotFound, SearchScope
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.store.sqlite_index import SqliteIndex
-from part10_helpers import assert_kept
+from tests.helpers.part10 import assert_kept
+from tests.helpers import REPO_ROOT
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
+ROOT_DIR = REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,10 @@ def store(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def full_store(fixture_app, tmp_path_factory):
-    """Every fixture instance, for the read-only search tests: a re-opened copy of the shared store."""
+def full_store(fixture_store_dir, tmp_path_factory):
+    """Every fixture instance, for the read-only search tests: a re-opened copy of the fixture store."""
     root = tmp_path_factory.mktemp("full") / "store"
-    shutil.copytree(fixture_app.store.root, root)
+    shutil.copytree(fixture_store_dir, root)
     return DiskStore(root)
 
 

@@ -20,9 +20,9 @@ from dicomweb_mock.store.search_keys import date_key, name_keys, pushdown
 
 
 @pytest.fixture(scope="module")
-def store(fixture_app, tmp_path_factory):
+def store(fixture_store_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("pushdown") / "store"
-    shutil.copytree(fixture_app.store.root, root)
+    shutil.copytree(fixture_store_dir, root)
     s = DiskStore(root)
     yield s
     s.close()

@@ -14,7 +14,7 @@ Budget: ``FUZZ_REQUESTS`` requests (default 600) shared by the category tests.
 The full run (5,000 requests, or ``FUZZ_REQUESTS`` if larger) is the ``slow``
 test, skipped unless selected::
 
-    python -m pytest -q -p no:cacheprovider -m slow -s tests/test_fuzz_http.py
+    python -m pytest -q -p no:cacheprovider -m slow -s tests/robustness/test_fuzz_http.py
 
 Each test prints its counts ("fuzz[qido]: 110 requests ..."; ``-s`` or ``-rP`` shows them)
 and records them as the junit properties ``fuzz_requests`` and ``fuzz_statuses``.

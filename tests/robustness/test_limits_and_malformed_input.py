@@ -1,4 +1,4 @@
-"""Size limits and the bugs the HTTP fuzzer (``test_fuzz_http``) found, one deterministic test each.
+"""Size limits and malformed input the HTTP surface must survive, one deterministic test each.
 
 * ``MaximumBodySize``: a body above it is answered 413 with a reason and stores nothing,
   whether its length is announced (Content-Length) or not (``Transfer-Encoding: chunked``,
@@ -159,13 +159,13 @@ def test_a_stalled_client_does_not_block_the_others(limited_app: MockApp) -> Non
         assert http_ping(port) == 204
 
 
-# ------------------------------------------------------------------------------------------ found by fuzzing
+# ------------------------------------------------------------------------------------- malformed instances
 
 def test_an_instance_pydicom_cannot_index_is_refused_with_a_reason(limited_app: MockApp) -> None:
     """StudyDate with the VR "AA" (a flipped byte): failure 0xC000 (PS3.18 I.2.2), not a 500.
 
-    Found by the fuzzer; fixed in mock_server/store: pydicom converts values lazily, so
-    ``extract`` raised NotImplementedError past the store's checks.
+    pydicom converts values lazily, so the store's checks read every value the index needs
+    before the instance is kept.
     """
     data = fixture_bytes("wang-ct-001.dcm")
     broken = data.replace(b"\x08\x00\x20\x00DA", b"\x08\x00\x20\x00AA", 1)
@@ -221,9 +221,8 @@ def test_pixel_data_a_decoder_panics_on_is_stored_and_decoding_it_refused(limite
 def test_overlong_host_names_are_not_5xx(fixture_app: MockApp, manifest, header: str, value: str) -> None:
     """A host label over 63 characters (RFC 1035 2.3.4) is refused (4xx) or ignored, never a 5xx.
 
-    Found by the fuzzer; fixed in mock_server/app.py (``Host``: werkzeug's BadHost is
-    raised by ``bind_to_environ`` outside the try of ``dispatch``) and mock_server/urls.py
-    (``X-Forwarded-Host`` passes ``_HOST_RE`` and then breaks the IDNA encoding of Content-Location).
+    Both reach URL building: ``Host`` through werkzeug's routing (BadHost), ``X-Forwarded-Host``
+    through the IDNA encoding of Content-Location.
     """
     i = manifest["instances"][0]
     path = f"{ROOT}studies/{i['StudyInstanceUID']}/series/{i['SeriesInstanceUID']}/instances/{i['SOPInstanceUID']}"
@@ -240,10 +239,9 @@ def test_an_instance_stored_by_stow_can_be_retrieved_again(limited_app: MockApp)
     """A File Meta element moved into the data set (a flipped group byte): refused, or retrievable.
 
     doe-mr-t2-003 with (0002,0012) turned into (0012,0012): pydicom ends the File Meta
-    Information there and reads (0002,0013) into the data set.  Found by the fuzzer: the store
-    accepted it (200) and every WADO-RS retrieve needing a transcode then failed with a 500, or
-    broke its multipart body when the instance was not the first part.  Group 0002 belongs to
-    the File Meta Information only (PS3.10 7.1), so the store refuses it (0xC000).
+    Information there and reads (0002,0013) into the data set.  Were it stored, a WADO-RS
+    retrieve needing a transcode could not write it back.  Group 0002 belongs to the File Meta
+    Information only (PS3.10 7.1), so the store refuses it (0xC000).
     """
     data = fixture_bytes("doe-mr-t2-003.dcm")
     at = data.find(b"\x02\x00\x12\x00UI")

@@ -19,6 +19,7 @@ from .sqlite_index import SqliteIndex
 __all__ = ["search"]
 
 _STUDY_UID, _SERIES_UID, _SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
+_SQL_INT_MAX = 2 ** 63 - 1
 _UID_COLUMNS = {
     "study": {_STUDY_UID: "st.uid"},
     "series": {_STUDY_UID: "st.uid", _SERIES_UID: "se.uid"},
@@ -121,7 +122,9 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
     computed = _Computed(index)
     result = SearchResult()
     if not py_filters:  # SQL decides alone: page in SQL, count the rest without reading rows
-        page = index.query(f"{sql} LIMIT ? OFFSET ?", params + [-1 if limit is None else limit, offset])
+        # SQLite takes 64-bit LIMIT and OFFSET values; a larger offset skips every row as surely.
+        page = index.query(f"{sql} LIMIT ? OFFSET ?",
+                           params + [-1 if limit is None else min(limit, _SQL_INT_MAX), min(offset, _SQL_INT_MAX)])
         result.matches = [_with_computed(merged_row(row), row, computed) for row in page]
         if limit is not None:
             total = next(iter(index.query(f"SELECT COUNT(*) FROM {body}", params)))[0]

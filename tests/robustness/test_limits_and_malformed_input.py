@@ -10,6 +10,8 @@
   never with an exception escaping the application.
 * A host name with a label over 63 characters (RFC 1035 2.3.4) in ``Host`` or
   ``X-Forwarded-Host`` is not a 5xx.
+* A QIDO-RS ``offset`` or ``limit`` beyond any integer a database column holds (PS3.18
+  8.3.4.4) searches the disk store as a merely large one does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import io
 import json
 import socket
 import struct
+import shutil
+from pathlib import Path
 from typing import Iterator
 
 import pydicom
@@ -28,6 +32,7 @@ import dicomweb_fixtures as fixtures
 from tests.helpers.fuzz_strategies import exchange, http_ping
 from dicomweb_mock.app import MockApp, create_app
 from dicomweb_mock.config import parse_config
+from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.threaded import serve_in_thread
 from tests.helpers.http import MockClient
 
@@ -259,3 +264,24 @@ def test_an_instance_stored_by_stow_can_be_retrieved_again(limited_app: MockApp)
         r = client.get(path, headers={"Accept": 'multipart/related; type="application/dicom"'})
         assert r.status_code == 200, r.get_data()[:300]
         assert r.get_data().rstrip().endswith(b"--")  # the close delimiter: the body is complete
+
+
+# ---------------------------------------------------------------------------------------- huge paging
+
+@pytest.mark.parametrize("param", ["offset", "limit"])
+def test_paging_values_past_64_bits_search_like_large_ones(fixture_store_dir: Path, tmp_path: Path,
+                                                          param: str) -> None:
+    """``offset`` skips that many matches and ``limit`` caps them (PS3.18 8.3.4.4): 2**64 and
+    10**6 are both past the fixtures' studies, so the answers are the same, never a 5xx."""
+    shutil.copytree(fixture_store_dir, tmp_path / "store")
+    app = create_app(parse_config({}), DiskStore(tmp_path / "store"), fixtures=False)
+    try:
+        client = MockClient(app)
+        answers = [client.get(f"{ROOT}studies", query_string={param: str(value)})
+                   for value in (10 ** 6, 2 ** 64, 2 ** 64 + 10 ** 6)]
+        assert all(r.status_code < 500 for r in answers), [r.get_data()[:200] for r in answers]
+        assert len({(r.status_code, r.get_data()) for r in answers}) == 1
+        found = json.loads(answers[0].get_data() or b"[]")
+        assert len(found) == (0 if param == "offset" else app.store.counts()["studies"])
+    finally:
+        app.store.close()

@@ -303,7 +303,7 @@ def _rows(result: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("level,resource,args", QUERIES)
-@pytest.mark.parametrize("limit,offset", [(None, 0), (3, 0), (4, 2)])
+@pytest.mark.parametrize("limit,offset", [(None, 0), (3, 0), (4, 2), (None, 2 ** 64), (2 ** 64, 1)])
 def test_both_stores_answer_a_search_alike(full_stores, level, resource, args, limit, offset):
     query = parse_qido(resource, args)
     disk, memory = (full_stores[k].search(SearchScope(level), query.filters, limit=limit, offset=offset)

@@ -32,8 +32,6 @@ __all__ = ["MockApp", "create_app"]
 
 log = logging.getLogger("mock_server")
 
-Handler = Callable[..., Response]
-
 
 class MockApp:
     """A WSGI application serving one :class:`AppState`."""

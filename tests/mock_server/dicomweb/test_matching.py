@@ -8,7 +8,7 @@ import pytest
 
 from dicomweb_mock.dicomweb.matching import (
     dataset_matches, matches, normalize_date, normalize_datetime, normalize_time, range_bounds, split_range,
-    wildcard_to_like, wildcard_to_regex,
+    wildcard_to_regex,
 )
 from dicomweb_mock.dicomweb.qido_query import Filter, parse_qido
 
@@ -170,14 +170,12 @@ def test_wildcard_matching(name, query, value, expected):
     assert hit(name, query, el(vr, value)) is expected
 
 
-def test_wildcard_regex_and_like():
+def test_wildcard_regex():
+    # C.2.2.2.4: "*" is any sequence of characters (also none), "?" any one character; others are literal.
     assert wildcard_to_regex("D?E*").fullmatch("DOE^JOHN")
     assert not wildcard_to_regex("D?E*").fullmatch("DE")
-    # "*" is any sequence (SQL %), "?" any one character (SQL _); SQL specials are escaped.
-    assert wildcard_to_like("DOE^J*") == ("DOE^J%", "\\")
-    assert wildcard_to_like("a?b") == ("a_b", "\\")
-    assert wildcard_to_like("50%_*") == ("50\\%\\_%", "\\")
-    assert wildcard_to_like("c:\\x") == ("c:\\\\x", "\\")
+    assert wildcard_to_regex("50%_*").fullmatch("50%_ dose") and not wildcard_to_regex("50%_").fullmatch("50x_")
+    assert wildcard_to_regex("a.b").fullmatch("a.b") and not wildcard_to_regex("a.b").fullmatch("axb")
 
 
 # ---------------------------------------------------------------- universal matching (C.2.2.2.3)

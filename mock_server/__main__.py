@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_int_in("--port", 0, 65535), default=None, help="port (default: HttpPort of the config, else 8042; 0 = any free port)")
     p.add_argument("--config", type=Path, help="Orthanc-style JSON configuration file (// comments allowed)")
-    p.add_argument("--store", type=Path, help="directory that keeps the instances across restarts (default: a temporary directory)")
+    p.add_argument("--store", help="directory that keeps the instances across restarts (default: a temporary directory); "
+                                   "'memory': keep them in this process's memory, writing no file (one worker; "
+                                   "./memory names a directory)")
     p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
     p.add_argument("--record", action="store_true", help="keep a log of received requests at /_mock/requests (a spy for tests)")
     p.add_argument("--workers", type=_int_in("--workers", 1, 64), default=1,
@@ -81,20 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     if server_name == "werkzeug" and args.workers > 1:
         print("error: --workers: werkzeug's server runs one process; use --server gunicorn", file=sys.stderr)
         return 2
-    if args.store is not None and args.store.exists() and not args.store.is_dir():
-        print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
+    in_memory = args.store == "memory"
+    store_dir = Path(args.store) if args.store and not in_memory else None
+    if in_memory and args.workers > 1:
+        print("error: --store memory: the store lives in one process; use it with --workers 1", file=sys.stderr)
+        return 2
+    if store_dir is not None and store_dir.exists() and not store_dir.is_dir():
+        print(f"error: --store: {store_dir} exists and is not a directory", file=sys.stderr)
         return 2
     from dicomweb_fixtures import FixtureError
 
     from .app import create_app
+    from .store.base import Store
     from .store.disk import DiskStore
+    from .store.memory import MemoryStore
     from .threaded import ServerThread
 
     started = time.perf_counter()
     try:
-        store = DiskStore(args.store) if args.store else DiskStore.temporary()
+        store: Store = MemoryStore() if in_memory else DiskStore(store_dir) if store_dir else DiskStore.temporary()
     except OSError as exc:
-        print(f"error: --store: cannot use {args.store}: {exc.strerror}", file=sys.stderr)
+        print(f"error: --store: cannot use {store_dir}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
         app = create_app(settings, store, fixtures=not args.no_fixtures)

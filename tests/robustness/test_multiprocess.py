@@ -31,9 +31,9 @@ ROOT = REPO_ROOT
 pytest.importorskip("gunicorn")
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "dicomweb_mock", "--port", "0", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + 60
     lines: list[str] = []
     while time.monotonic() < deadline:
@@ -136,6 +136,24 @@ def test_record_needs_one_process():
     proc = subprocess.run([sys.executable, "-m", "dicomweb_mock", "--workers", "2", "--record", "--no-fixtures"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--record" in proc.stderr
+
+
+def test_memory_store_needs_one_process():
+    proc = subprocess.run([sys.executable, "-m", "dicomweb_mock", "--workers", "2", "--store", "memory"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--store memory" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_memory_store_serves_and_writes_no_store_directory(tmp_path, manifest):
+    """``--store memory`` serves the fixtures, and no store directory appears in the temporary directory."""
+    proc, url = _start("--store", "memory", env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        studies = requests.get(url + "studies", headers={"Accept": "application/dicom+json"}, timeout=30)
+        assert studies.status_code == 200 and len(studies.json()) == len(manifest["studies"])
+        assert list(tmp_path.glob("dicomweb-mock-*")) == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize("bad", ["0", "x", "65"])

@@ -268,7 +268,7 @@ def test_expect_failure_names_the_requirement_and_the_exchange():
     row = catalogue["QIDO-001"]
     for fragment in ("QIDO-001 [SHALL]", row.section, row.statement, row.url, "expected: 200",
                      "actual:   404 Not Found", "Exchange 1 of 1", "> GET http://h/dicom-web/studies",
-                     "< HTTP/1.1 404 Not Found", "< nope", "test_conformance_framework.py"):
+                     "< HTTP/1.1 404 Not Found", "< nope", "test_framework.py"):
         assert fragment in text
 
 

@@ -41,6 +41,8 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
     _F("dicom-xml", False, "PS3.19 A.1", "the Native DICOM Model (XML)"),
     _F("stow", False, "10.5, Table 10.3-2 (Store: M)", "STOW-RS"),
     _F("stow-xml", False, "Table 10.5.4-1 (Required)", "Store Instances Response as application/dicom+xml"),
+    _F("stow-bulkdata", False, "10.5.1.4, Table 10.5.4-1 (dicom+json Default; dicom+xml, octet-stream Required)",
+       "STOW-RS of Metadata (DICOM JSON or XML) accompanied by Bulkdata parts"),
     _F("wado-rs", False, "10.4, Table 10.3-2 (Retrieve: M)", "WADO-RS study, series and instance retrieval"),
     _F("wado-metadata", False, "Table 10.3-2 (Metadata: M)", "study, series and instance metadata"),
     _F("wado-metadata-xml", False, "Table 10.4.4-1 (Required)", "metadata as multipart/related; type=\"application/dicom+xml\""),

@@ -2,7 +2,10 @@
 
 The body is ``multipart/related; type="application/dicom"``; each part is spooled (memory
 up to 1 MiB, then disk) and stored atomically by the store, part k+1 checked while part k
-reaches the disk.  The answer (:mod:`mock_server.dicomweb.stow_response`) is the Store
+reaches the disk.  With ``type="application/dicom+json"`` or ``"application/dicom+xml"`` the
+body is Metadata accompanied by Bulkdata (10.5.1.4): every part is received first, then each
+metadata object becomes a Part 10 instance (:mod:`mock_server.dicomweb.stow_metadata`) and is
+stored the same way.  The answer (:mod:`mock_server.dicomweb.stow_response`) is the Store
 Instances Response Module; 415 when the request's media type is not supported.
 
 A SOP Instance UID sent again in the same series replaces the stored copy (documented
@@ -12,10 +15,12 @@ also sent as a ``Warning: 299`` header (the form PS3.18 8.1.3 uses for QIDO) and
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import shutil
 import tempfile
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 import pydicom
 
@@ -27,6 +32,8 @@ from ..dicomweb.negotiation import Offer, negotiate
 from ..errors import HttpError
 from ..leniency import accept_required, forgive, is_strict
 from ..dicomweb.resource_urls import resource_path
+from ..dicomweb.stow_metadata import (METADATA_MEDIA_TYPES, InstanceError, MetadataError, build_instance,
+                                      metadata_objects, part_keys, sop_uids)
 from ..dicomweb.stow_response import StowOutcome, encode_module
 from ..state import AppState
 from ..store.base import InstanceConflict, InvalidInstance, StagedInstance, Store
@@ -38,6 +45,7 @@ _JSON = Offer(media_type="application/dicom+json")
 _XML = Offer(media_type="application/dicom+xml")
 _XML_MULTIPART = Offer(media_type="multipart/related", part_type="application/dicom+xml")
 _ACCEPTED_PART_TYPES = {"application/dicom"}
+_REQUEST_TYPES = _ACCEPTED_PART_TYPES | METADATA_MEDIA_TYPES
 
 _log = logging.getLogger(__name__)
 
@@ -81,8 +89,9 @@ def _body_stream(state: AppState, request: Request) -> IO[bytes]:
         return spool
 
 
-def _boundary(state: AppState, request: Request) -> str:
-    """The boundary of a ``multipart/related; type="application/dicom"`` body (415/400 otherwise)."""
+def _boundary(state: AppState, request: Request) -> tuple[str, str]:
+    """The boundary and type of a ``multipart/related; type="application/dicom"`` (or
+    ``application/dicom+json``, ``application/dicom+xml``) body (415/400 otherwise)."""
     try:
         mime, params = parse_content_type(request.headers.get("Content-Type", ""))
     except MultipartError as exc:  # an unparsable header is bad syntax, not an unknown media type
@@ -96,12 +105,13 @@ def _boundary(state: AppState, request: Request) -> str:
             raise HttpError(415, 'STOW-RS needs a DICOM media type: multipart/related; type="application/dicom" '
                                  "(the type parameter is missing; PS3.18 10.5.1.3)")
         forgive(request, "stow-type-missing")
-    elif part_type not in _ACCEPTED_PART_TYPES:
-        raise HttpError(415, f"STOW-RS of type={part_type!r} is not supported; use type=\"application/dicom\"")
+    elif part_type not in _REQUEST_TYPES:
+        raise HttpError(415, f"STOW-RS of type={part_type!r} is not supported; use type=\"application/dicom\", "
+                             "\"application/dicom+json\" or \"application/dicom+xml\"")
     boundary = params.get("boundary")
     if not boundary:
         raise HttpError(400, "the multipart/related Content-Type has no boundary parameter")
-    return boundary
+    return boundary, part_type or "application/dicom"
 
 
 class _Pipeline:
@@ -117,11 +127,15 @@ class _Pipeline:
             self.outcome.other_failure(f"a part of type {ctype or '(none)'} was ignored: only "
                                        "application/dicom parts are stored")
             return
+        with part.open() as fh:
+            self.add_stream(fh, lambda: _peek_uids(part))
+
+    def add_stream(self, fh: IO[bytes], uids: Callable[[], tuple[str, str]]) -> None:
+        """Stage the Part 10 stream ``fh``; ``uids`` names a refused instance (SOP Class, Instance)."""
         try:
-            with part.open() as fh:
-                staged = self.store.stage(fh, expected_study_uid=self.study)
+            staged = self.store.stage(fh, expected_study_uid=self.study)
         except (InvalidInstance, InstanceConflict) as exc:
-            self.outcome.refused(*_peek_uids(part), exc.failure_code, exc.reason,
+            self.outcome.refused(*uids(), exc.failure_code, exc.reason,
                                  conflict=isinstance(exc, InstanceConflict))
             return
         self.commit_pending()
@@ -147,15 +161,45 @@ class _Pipeline:
             self.pending = None
 
 
-def _store_parts(state: AppState, request: Request, boundary: str, outcome: StowOutcome, base: str,
-                 study: str | None) -> None:
+def _store_metadata(pipeline: _Pipeline, parts: list[ReceivedPart], base: str) -> None:
+    """Metadata accompanied by Bulkdata (10.5.1.4): each metadata object becomes one instance."""
+    bulk = {key: part for part in parts if part.media_type not in METADATA_MEDIA_TYPES
+            for key in part_keys(part.content_location, part.headers.get("Content-ID"), base)}
+    if parts and not any(part.media_type in METADATA_MEDIA_TYPES for part in parts):
+        pipeline.outcome.other_failure("no part is application/dicom+json or application/dicom+xml: "
+                                       "the bulk data parts describe no instance")
+    for part in parts:
+        if part.media_type not in METADATA_MEDIA_TYPES:
+            continue  # a bulk data part, read when a metadata object names it
+        try:
+            objects = metadata_objects(part.media_type, part.read())
+        except MetadataError as exc:
+            pipeline.outcome.other_failure(str(exc))
+            continue
+        for obj in objects:
+            try:
+                data = build_instance(obj, bulk, base)
+            except InstanceError as exc:
+                pipeline.outcome.refused(exc.sop_class, exc.sop_instance, exc.failure_code, exc.reason,
+                                         conflict=False)
+                continue
+            pipeline.add_stream(io.BytesIO(data), functools.partial(sop_uids, obj))
+
+
+def _store_parts(state: AppState, request: Request, boundary: str, part_type: str, outcome: StowOutcome,
+                 base: str, study: str | None) -> None:
     """Store every part of the body into ``outcome``; a body that breaks keeps what came whole."""
     pipeline = _Pipeline(state.store, outcome, base, study)
     stream = _body_stream(state, request)
+    held: list[ReceivedPart] = []  # the parts of a metadata request, stored once all are received
     try:
         for part in iter_multipart(stream, boundary, spool_dir=_spool_dir(state)):
+            if part_type in METADATA_MEDIA_TYPES:
+                held.append(part)
+                continue
             with part:
                 pipeline.add(part)
+        _store_metadata(pipeline, held, request.url)
         pipeline.commit_pending()
     except (MultipartError, ClientDisconnected) as exc:
         # A body cut short, or whose framing broke: what was received whole is stored.
@@ -165,6 +209,8 @@ def _store_parts(state: AppState, request: Request, boundary: str, outcome: Stow
                             else f"malformed multipart body: {exc}") from None
         outcome.other_failure(f"the body broke after {len(outcome.referenced)} stored instance(s): {exc}")
     finally:
+        for part in held:
+            part.close()
         pipeline.discard_pending()  # an unexpected error: the staged instance is dropped
         if stream is not request.stream:
             stream.close()  # the spooled copy of a chunked body
@@ -194,12 +240,12 @@ def _render(request: Request, offer: Offer, outcome: StowOutcome, module: dict[s
 
 
 def store_instances(state: AppState, request: Request, study: str | None = None) -> Response:
-    """Store every ``application/dicom`` part of the request body."""
-    boundary = _boundary(state, request)
+    """Store every ``application/dicom`` part, or every metadata object, of the request body."""
+    boundary, part_type = _boundary(state, request)
     offer = _response_offer(state, request)
     base = dicomweb_base(request, state.settings)
     outcome = StowOutcome()
-    _store_parts(state, request, boundary, outcome, base, study)
+    _store_parts(state, request, boundary, part_type, outcome, base, study)
     if outcome.empty:
         raise HttpError(400, "the multipart body holds no part")
     target = study is not None and (outcome.referenced or state.store.study_exists(study))

@@ -20,7 +20,7 @@ from tests.helpers.report_runs import FAULTS, FILES, closing_block, html_failed_
 #: The mock reads the malformed instances some STOW tests send (its own warnings, not the suite's).
 pytestmark = pytest.mark.filterwarnings("ignore:Expected implicit VR:UserWarning")
 
-#: Requirements each fault breaks (from tests/test_fault_kill.py) that this run must report as failed.
+#: Requirements each fault breaks (from tests/robustness/test_fault_kill.py) that this run must report as failed.
 # qido-ignore-patient-name: an ignored key is reported under the key table (QIDO-008), not QIDO-012
 MUST_FAIL = {"QIDO-008", "QIDO-026", "HTTP-013"}
 

@@ -1,0 +1,1 @@
+"""Unit tests of the mock's pure DICOMweb protocol code (mock_server/dicomweb)."""

@@ -1,0 +1,1 @@
+"""HTTP tests of the mock's handlers (mock_server/handlers)."""

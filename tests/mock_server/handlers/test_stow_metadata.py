@@ -13,9 +13,9 @@ from typing import Any
 
 import pydicom
 import pytest
-from werkzeug.test import Client
 
 from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
+from tests.helpers.http import MockClient
 
 STUDIES = "/dicom-web/studies"
 BOUNDARY = "stow-metadata-boundary-91c2"
@@ -32,7 +32,7 @@ def body(parts: list[tuple[str, bytes, dict[str, str]]]) -> bytes:
 
 
 def post(app, parts, root="application/dicom+json"):
-    return Client(app).post(STUDIES, data=body(parts), headers={
+    return MockClient(app).post(STUDIES, data=body(parts), headers={
         "Content-Type": f'multipart/related; type="{root}"; boundary={BOUNDARY}', "Accept": "application/dicom+json"})
 
 
@@ -50,7 +50,7 @@ def json_and_bulk(path, prefix="http://client.test/bulk") -> tuple[pydicom.Datas
 
 def retrieve(app, ds) -> pydicom.Dataset:
     """The stored instance, retrieved by WADO-RS with transfer-syntax=* (the stored file)."""
-    r = Client(app).get(f"{STUDIES}/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
+    r = MockClient(app).get(f"{STUDIES}/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
                         f"{ds.SOPInstanceUID}", headers={"Accept": 'multipart/related; type="application/dicom"; '
                                                                     "transfer-syntax=*"})
     assert r.status_code == 200
@@ -72,7 +72,7 @@ def test_json_metadata_with_bulk_data_is_stored_and_served_back(empty_app, files
     got = retrieve(empty_app, ds)
     assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
     assert got.PixelData == ds.PixelData and got[0x0029, 0x1012].value == ds[0x0029, 0x1012].value
-    found = Client(empty_app).get(f"{STUDIES}/{ds.StudyInstanceUID}/instances",
+    found = MockClient(empty_app).get(f"{STUDIES}/{ds.StudyInstanceUID}/instances",
                                   headers={"Accept": "application/dicom+json"})
     assert [i["00080018"]["Value"] for i in json.loads(found.get_data())] == [[ds.SOPInstanceUID]]
 

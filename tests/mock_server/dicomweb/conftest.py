@@ -1,1 +1,0 @@
-"""Unit tests of the mock's pure DICOMweb protocol code (mock_server/dicomweb)."""

@@ -1,1 +1,0 @@
-"""HTTP tests of the mock's handlers (mock_server/handlers)."""

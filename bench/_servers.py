@@ -24,12 +24,14 @@ from typing import Iterable, Sequence
 
 import requests
 
-__all__ = ["SetupError", "Server", "MockProcess", "OrthancProcess", "free_port", "mock_supports_workers",
-           "multipart_related", "stow"]
+__all__ = ["BUILDS", "SetupError", "Server", "MockProcess", "OrthancProcess", "free_port", "mock_config",
+           "mock_supports_workers", "multipart_related", "parse_builds", "stop_all", "stow"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ORTHANC_SCRIPT = ROOT / "scripts" / "orthanc.py"
 PROFILE_RUNNER = Path(__file__).resolve().parent / "_profile_mock.py"
+#: The Debian builds of Orthanc that ``scripts/orthanc.py start --build`` knows.
+BUILDS = ("bookworm", "trixie")
 
 
 class SetupError(RuntimeError):
@@ -108,7 +110,8 @@ class OrthancProcess:
             raise SetupError(f"Orthanc did not start: {done.stdout.strip()} -- install and check it with "
                              f"'python3 scripts/orthanc.py start' (it installs orthanc + orthanc-dicomweb with apt)")
         self.state = json.loads((self.directory / "state.json").read_text())
-        return Server(f"Orthanc ({self.build})" if self.build else "Orthanc", self.state["url"], self.state["dicomweb_url"],
+        name = f"Orthanc {self.state.get('version') or ''} ({self.state.get('build') or self.build or 'default'})"
+        return Server(name.replace("  ", " "), self.state["url"], self.state["dicomweb_url"],
                       (self.state["user"], self.state["password"]))
 
     @property
@@ -225,10 +228,28 @@ def stow(server: Server, blobs: Iterable[bytes], batch: int) -> int:
     return sent
 
 
-def stop_all(mocks: Iterable["MockProcess"], orthanc: "OrthancProcess | None", work: Path) -> None:
+def parse_builds(value: str | None) -> list[str | None]:
+    """``--build`` of the benchmarks: one build or several separated by commas (``bookworm,trixie``);
+    None (not given) stands for ``scripts/orthanc.py``'s default build.  Raises ValueError on an unknown name."""
+    if value is None:
+        return [None]
+    builds = [b.strip() for b in value.split(",") if b.strip()]
+    unknown = [b for b in builds if b not in BUILDS]
+    if unknown or not builds or len(set(builds)) != len(builds):
+        raise ValueError(f"--build takes distinct names among {', '.join(BUILDS)} separated by commas, got {value!r}")
+    return list(builds)
+
+
+def mock_config(path: Path, auth: tuple[str, str]) -> None:
+    """Write the mock's configuration: HTTP Basic on, ``auth`` (user, password) its one registered user."""
+    path.write_text(json.dumps({"Name": "bench mock", "AuthenticationEnabled": True, "RemoteAccessAllowed": True,
+                                "RegisteredUsers": {auth[0]: auth[1]}}))
+
+
+def stop_all(mocks: Iterable["MockProcess"], orthancs: Iterable["OrthancProcess"], work: Path) -> None:
     """Stop every server a benchmark started and remove its working directory."""
     for mock in mocks:
         mock.stop()
-    if orthanc is not None:
+    for orthanc in orthancs:
         orthanc.stop()
     shutil.rmtree(work, ignore_errors=True)

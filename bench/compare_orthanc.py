@@ -2,31 +2,34 @@
 
     python3 bench/compare_orthanc.py [--studies 1000] [--repeat 15] [--only OP,...] [--json FILE]
                                      [--throughput [--workers 4] [--threads 8] [--seconds 10]]
-                                     [--profile-mock OUT.prof] [--build bookworm|trixie] [--keep]
+                                     [--profile-mock OUT.prof] [--build bookworm,trixie] [--keep]
 
 Starts Orthanc + DICOMweb plugin (``scripts/orthanc.py``, fresh temporary
-``--dir``) and the mock (``python3 -m dicomweb_mock --store DIR --no-fixtures``,
-same HTTP Basic credentials as Orthanc), loads both with the very same bytes
-through STOW-RS (PS3.18 10.5): ``--studies`` one-instance studies (tiny 8x8
-CT) and one 50-slice 512x512 CT series (26 MB).  Then each operation is timed
-``--repeat`` times per server after 2 warm-up requests each, alternating
-mock/Orthanc (the server that goes first alternates too), over keep-alive
+``--dir``; one Orthanc per build named in ``--build``, all running side by
+side) and the mock (``python3 -m dicomweb_mock --store DIR --no-fixtures``,
+with the first Orthanc's HTTP Basic credentials: every server checks its own
+on every request), loads each with the very same bytes through STOW-RS
+(PS3.18 10.5): ``--studies`` one-instance studies (tiny 8x8 CT) and one
+50-slice 512x512 CT series (26 MB).  Then each operation is timed
+``--repeat`` times per server after 2 warm-up requests each, the servers
+taking turns (the one that goes first rotates too), over keep-alive
 ``requests`` sessions from this one process.  OP is one of: qido-pn,
-qido-date, qido-instances (QIDO-RS 10.6), wado-series, metadata, frame
-(WADO-RS 10.4), stow (STOW-RS 10.5).  Every STOW repetition sends 20 new
-512x512 instances (a new study each time, the same bytes to both servers;
-nothing is deleted).
+qido-date (a date range with ``limit=100``), qido-all (every study),
+qido-instances (QIDO-RS 10.6), wado-series, metadata, frame (WADO-RS 10.4),
+stow (STOW-RS 10.5).  Every STOW repetition sends 20 new 512x512 instances (a
+new study each time, the same bytes to every server; nothing is deleted).
 
-Targets (ratio of medians, mock/Orthanc): QIDO, metadata and STOW <= 1.0x;
-series retrieve and frame <= 1.5x (stretch 1.0x).  A measurement, not a test:
-the exit code is 0 whether or not targets are met, non-zero only when a server
-cannot be started or loaded.  ``--throughput`` adds requests/s under C
-concurrent clients running the QIDO searches, metadata and frame for T
-seconds: Orthanc, the mock as started, and (if ``python3 -m dicomweb_mock
---help`` lists ``--workers``) the mock with 1 and N worker processes on the
-same store.  ``--build`` starts that Debian build of Orthanc (``scripts/orthanc.py start
---build``; without it, the script's default).  ``--profile-mock`` serves the mock through ``bench/_profile_mock.py``
-(cProfile on every handler thread; times are then inflated) and prints its hot spots.
+Target (ratio of medians, mock/Orthanc, against each build): <= 1.0x for
+every operation.  A measurement, not a test: the exit code is 0 whether or
+not targets are met, non-zero only when a server cannot be started or loaded.
+``--throughput`` adds requests/s under C concurrent clients running the QIDO
+searches, metadata and frame for T seconds: each Orthanc, the mock as
+started, and (if ``python3 -m dicomweb_mock --help`` lists ``--workers``) the
+mock with 1 and N worker processes on the same store.  ``--build`` names the
+Debian builds of Orthanc to start, separated by commas (``scripts/orthanc.py
+start --build``; without it, that script's default).  ``--profile-mock``
+serves the mock through ``bench/_profile_mock.py`` (cProfile on every handler
+thread; times are then inflated) and prints its hot spots.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._servers import (MockProcess, OrthancProcess, Server, SetupError, mock_supports_workers,  # noqa: E402
-                            multipart_related, stow)
+from bench._servers import (MockProcess, OrthancProcess, Server, SetupError, mock_config,  # noqa: E402
+                            mock_supports_workers, multipart_related, parse_builds, stow)
 from bench._throughput import LoadResult, mixed_read_load  # noqa: E402
 from bench.synthetic import InstanceFactory, StudyPlan, ct_instance, series_files, study_population, uid  # noqa: E402
 
@@ -63,7 +66,8 @@ WARMUP = 2
 DICOM_JSON = "application/dicom+json"
 DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 OCTETS_ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
-OPS = ("qido-pn", "qido-date", "qido-instances", "wado-series", "metadata", "frame", "stow")
+QIDO_LIMIT = 100
+OPS = ("qido-pn", "qido-date", "qido-all", "qido-instances", "wado-series", "metadata", "frame", "stow")
 
 
 class OpFailed(RuntimeError):
@@ -144,21 +148,24 @@ def stow_body(k: int) -> tuple[bytes, str]:
 def operations(data: Dataset) -> list[Operation]:
     """The timed operations, keyed as in ``--only``."""
     smith = sum(p.patient_name.startswith("SMITH^") for p in data.population)
-    first = len(data.population) // 2
-    window = data.population[first:first + 30]
+    window = data.population[len(data.population) // 4:]  # 750 of 1,000 studies match, limit 100
     s, se = data.series.study_uid, data.series.series_uid
     return [
         Operation("qido-pn", f"QIDO studies?PatientName=SMITH* ({smith} expected)", 1.0,
                   "studies?PatientName=SMITH*", DICOM_JSON, _count),
-        Operation("qido-date", f"QIDO studies?StudyDate=range ({len(window)} expected)", 1.0,
-                  f"studies?StudyDate={window[0].study_date}-{window[-1].study_date}", DICOM_JSON, _count),
+        Operation("qido-date", f"QIDO studies?StudyDate=range&limit={QIDO_LIMIT} ({len(window)} match, "
+                  f"{min(QIDO_LIMIT, len(window))} expected)", 1.0,
+                  f"studies?StudyDate={window[0].study_date}-{window[-1].study_date}&limit={QIDO_LIMIT}", DICOM_JSON,
+                  _count),
+        Operation("qido-all", f"QIDO all studies ({len(data.population) + 1} expected)", 1.0, "studies", DICOM_JSON,
+                  _count),
         Operation("qido-instances", f"QIDO instances of the series ({SERIES_SLICES})", 1.0,
                   f"studies/{s}/series/{se}/instances", DICOM_JSON, _count),
-        Operation("wado-series", "WADO-RS series retrieve, as stored", 1.5,
+        Operation("wado-series", "WADO-RS series retrieve, as stored", 1.0,
                   f"studies/{s}/series/{se}", DICOM_ANY, _megabytes, " MB", tolerance=0.02),
         Operation("metadata", "WADO-RS series metadata (JSON)", 1.0,
                   f"studies/{s}/series/{se}/metadata", DICOM_JSON, _count),
-        Operation("frame", f"WADO-RS frame 1 of instance {FRAME_INSTANCE}", 1.5,
+        Operation("frame", f"WADO-RS frame 1 of instance {FRAME_INSTANCE}", 1.0,
                   f"studies/{s}/series/{se}/instances/{data.frame_sop}/frames/1", OCTETS_ANY, _first_part_length,
                   " B"),
         Operation("stow", f"STOW-RS {STOW_INSTANCES} x 512x512, one request", 1.0, "studies", DICOM_JSON, _stored,
@@ -183,11 +190,13 @@ def _request(server: Server, op: Operation, body: tuple[bytes, str] | None) -> t
 
 
 def time_operation(op: Operation, servers: list[Server], repeat: int) -> None:
-    """Warm up, then ``repeat`` alternating rounds (the first server alternates); fills ``op.times``/``results``."""
+    """Warm up, then ``repeat`` rounds in which the servers take turns (the first one rotates);
+    fills ``op.times``/``results``."""
     op.times = {s.name: [] for s in servers}
     for k in range(WARMUP + repeat):
         body = op.body(k) if op.body else None
-        order = servers if k % 2 == 0 else servers[::-1]
+        shift = k % len(servers)
+        order = servers[shift:] + servers[:shift]
         for server in order:
             elapsed, summary = _request(server, op, body)
             op.results[server.name] = summary
@@ -201,20 +210,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def summarize(op: Operation, mock: str, orthanc: str) -> dict:
-    """The figures of one operation for the table and the JSON file."""
+def summarize(op: Operation, mock: str, orthancs: list[str]) -> dict:
+    """The figures of one operation for the table and the JSON file: the mock's, and each Orthanc's
+    with the ratio mock/Orthanc."""
     row: dict = {"operation": op.key, "label": op.label, "target": op.target}
     if op.error:
         row["error"] = op.error
         return row
-    m, o = op.times[mock], op.times[orthanc]
-    row.update(mock_median_ms=statistics.median(m), orthanc_median_ms=statistics.median(o),
-               mock_p90_ms=percentile(m, 0.9), orthanc_p90_ms=percentile(o, 0.9),
-               mock_result=op.results.get(mock), orthanc_result=op.results.get(orthanc))
-    row["ratio"] = row["mock_median_ms"] / row["orthanc_median_ms"]
-    row["met"] = row["ratio"] <= op.target
-    a, b = row["mock_result"], row["orthanc_result"]
-    row["same_result"] = abs(a - b) <= op.tolerance * max(a, b)
+    m = op.times[mock]
+    row.update(mock_median_ms=statistics.median(m), mock_p90_ms=percentile(m, 0.9), mock_result=op.results.get(mock),
+               orthanc={})
+    for name in orthancs:
+        o = op.times[name]
+        median, result = statistics.median(o), op.results.get(name)
+        a = row["mock_result"]
+        row["orthanc"][name] = {
+            "median_ms": median, "p90_ms": percentile(o, 0.9), "result": result,
+            "ratio": row["mock_median_ms"] / median, "met": row["mock_median_ms"] / median <= op.target,
+            "same_result": abs(a - result) <= op.tolerance * max(a, result)}
     return row
 
 
@@ -222,21 +235,26 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
-def print_table(rows: list[dict], ops: list[Operation]) -> None:
+def print_table(rows: list[dict], ops: list[Operation], orthancs: list[str]) -> None:
+    """Medians (ms) of the mock and of each Orthanc, ratios mock/Orthanc, p90s and the answers' summaries."""
     units = {op.key: op.unit for op in ops}
-    print("| operation | mock median ms | Orthanc median ms | ratio mock/Orthanc | target | met? "
-          "| mock p90 ms | Orthanc p90 ms | result mock / Orthanc |")
-    print("|---|---:|---:|---:|---|---|---:|---:|---|")
+    print("| operation | mock | " + " | ".join(orthancs) + " | " + " | ".join(f"ratio vs {o}" for o in orthancs)
+          + " | target met? | p90 mock / " + " / ".join(orthancs) + " | result mock / " + " / ".join(orthancs) + " |")
+    print("|---|" + "---:|" * (1 + 2 * len(orthancs)) + "---|---:|---|")
     for r in rows:
-        target = f"≤{r['target']:.1f}x" + (" (stretch 1.0x)" if r["target"] > 1.0 else "")
+        target = f"≤{r['target']:.1f}x"
         if "error" in r:
-            print(f"| {r['label']} | | | | {target} | error | | | {r['error']} |")
+            print(f"| {r['label']} |" + " |" * (1 + 2 * len(orthancs)) + f" {target}: error | | {r['error']} |")
             continue
         u = units[r["operation"]]
-        result = f"{r['mock_result']:g}{u} / {r['orthanc_result']:g}{u}" + ("" if r["same_result"] else " MISMATCH")
-        print(f"| {r['label']} | {_fmt(r['mock_median_ms'])} | {_fmt(r['orthanc_median_ms'])} | {r['ratio']:.2f}x "
-              f"| {target} | {'yes' if r['met'] else 'no'} | {_fmt(r['mock_p90_ms'])} | {_fmt(r['orthanc_p90_ms'])} "
-              f"| {result} |")
+        figures = [r["orthanc"][o] for o in orthancs]
+        met = "yes" if all(f["met"] for f in figures) else "no"
+        same = all(f["same_result"] for f in figures)
+        print(f"| {r['label']} | {_fmt(r['mock_median_ms'])} | " + " | ".join(_fmt(f["median_ms"]) for f in figures)
+              + " | " + " | ".join(f"{f['ratio']:.2f}x" for f in figures) + f" | {target} {met} | "
+              + " / ".join(_fmt(v) for v in [r["mock_p90_ms"], *(f["p90_ms"] for f in figures)]) + " | "
+              + " / ".join(f"{v:g}{u}" for v in [r["mock_result"], *(f["result"] for f in figures)])
+              + ("" if same else " MISMATCH") + " |")
 
 
 def load(server: Server, data: Dataset) -> dict:
@@ -254,9 +272,9 @@ def throughput(args: argparse.Namespace, servers: list[Server], ops: list[Operat
     """Requests/s of each server under the mixed read load; the mock also with 1 and N worker processes."""
     gets = [(op.path, op.accept) for op in ops if op.key in ("qido-pn", "qido-date", "qido-instances", "metadata",
                                                               "frame")]
-    mock_server, orthanc_server = servers
-    results = [mixed_read_load(orthanc_server, gets, args.threads, args.seconds),
-               mixed_read_load(mock_server, gets, args.threads, args.seconds, "mock (werkzeug threaded, as started)")]
+    mock_server, orthanc_servers = servers[0], servers[1:]
+    results = [mixed_read_load(o, gets, args.threads, args.seconds) for o in orthanc_servers]
+    results.append(mixed_read_load(mock_server, gets, args.threads, args.seconds, "mock (as started)"))
     if not mock_supports_workers():
         print("throughput: 'python3 -m dicomweb_mock --help' lists no --workers; multi-process figures skipped")
         return results
@@ -290,16 +308,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=8, help="concurrent client threads for --throughput (default 8)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each --throughput run (default 10)")
     p.add_argument("--profile-mock", type=Path, help="profile the mock's request handling into this .prof file")
-    p.add_argument("--build", choices=["bookworm", "trixie"],
-                   help="Orthanc build to compare with (scripts/orthanc.py start --build; default: its default)")
+    p.add_argument("--build", help="Orthanc builds to compare with, separated by commas: bookworm, trixie or "
+                                   "bookworm,trixie (scripts/orthanc.py start --build; default: its default)")
     p.add_argument("--keep", action="store_true", help="keep the temporary server directories")
     args = p.parse_args(argv)
     args.only = [o.strip() for o in args.only.split(",") if o.strip()]
+    try:
+        args.builds = parse_builds(args.build)
+    except ValueError as exc:
+        p.error(str(exc))
     unknown = sorted(set(args.only) - set(OPS))
     if unknown:
         p.error(f"--only: unknown operation(s) {', '.join(unknown)}; choose among {', '.join(OPS)}")
-    if args.studies < 60:
-        p.error("--studies must be at least 60 (the date range selects 30 studies in the middle)")
+    if args.studies < 8:
+        p.error("--studies must be at least 8 (the date range selects the last three quarters)")
     for name in ("repeat", "workers", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1")
@@ -316,11 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="compare-orthanc-"))
-    orthanc = OrthancProcess(workdir / "orthanc", build=args.build)
+    orthancs = [OrthancProcess(workdir / f"orthanc-{build or 'default'}", build=build) for build in args.builds]
     store, config, log = workdir / "mock-store", workdir / "mock.json", workdir / "mock.log"
     mock = MockProcess(store, config, log, profile=args.profile_mock.resolve() if args.profile_mock else None)
     try:
-        return run(args, orthanc, mock, (store, config, log))
+        return run(args, orthancs, mock, (store, config, log))
     except SetupError as exc:
         print(f"compare_orthanc: error: {exc}", file=sys.stderr)
         return 2
@@ -329,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         mock.stop()
-        orthanc.stop()
+        for orthanc in orthancs:
+            orthanc.stop()
         if args.keep:
             print(f"server directories kept in {workdir}")
         else:
@@ -339,39 +362,39 @@ def main(argv: list[str] | None = None) -> int:
             print_profile(args.profile_mock)
 
 
-def run(args: argparse.Namespace, orthanc: OrthancProcess, mock: MockProcess,
+def run(args: argparse.Namespace, orthancs: list[OrthancProcess], mock: MockProcess,
         mock_paths: tuple[Path, Path, Path]) -> int:
     started = time.perf_counter()
     data = make_dataset(args.studies)
     generated = time.perf_counter() - started
-    o_server = orthanc.start()
-    auth = orthanc.credentials
-    mock_paths[1].write_text(json.dumps({"Name": "bench mock", "AuthenticationEnabled": True,
-                                         "RemoteAccessAllowed": True, "RegisteredUsers": {auth[0]: auth[1]}}))
+    o_servers = [orthanc.start() for orthanc in orthancs]
+    auth = orthancs[0].credentials
+    mock_config(mock_paths[1], auth)
     m_server = mock.start(auth)
-    servers = [m_server, o_server]
-    o_system, m_system = o_server.get_json("/system"), m_server.get_json("/system")
-    plugin = o_server.get_json("/plugins/dicom-web")
+    servers = [m_server, *o_servers]
+    m_system = m_server.get_json("/system")
+    versions = {o.name: (o.get_json("/system").get("Version"), o.get_json("/plugins/dicom-web").get("Version"))
+                for o in o_servers}
     loads = {s.name: load(s, data) for s in servers}
     time.sleep(2)  # let Orthanc's StableAge (1 s) pass before anything is timed
     header = {
-        "orthanc_version": o_system.get("Version"), "dicomweb_plugin_version": plugin.get("Version"),
+        "orthanc": {name: {"version": v, "dicomweb_plugin_version": p} for name, (v, p) in versions.items()},
         "mock_version": m_system.get("Version"), "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}",
         "studies": args.studies, "tiny_instance_bytes": len(data.tiny[0]),
         "series_bytes": sum(map(len, data.slices)), "stow_instances": STOW_INSTANCES, "repeat": args.repeat,
         "profiled": bool(args.profile_mock),
     }
-    print(f"# mock ({header['mock_version']}) vs Orthanc {header['orthanc_version']} + DICOMweb plugin "
-          f"{header['dicomweb_plugin_version']}")
+    print(f"# mock ({header['mock_version']}) vs " + "; ".join(f"{name}: Orthanc {v} + DICOMweb plugin {p}"
+                                                              for name, (v, p) in versions.items()))
     print(f"Python {header['python']}; {header['machine']}; requests {requests.__version__}")
     print(f"Data: {args.studies} one-instance studies ({header['tiny_instance_bytes']} B each) + one {SERIES_SLICES}"
           f"-slice 512x512 CT series ({header['series_bytes'] / 1e6:.1f} MB), generated in {generated:.1f} s")
     for name, figures in loads.items():
         print(f"Load via STOW-RS into {name}: {args.studies} studies in batches of 100: {figures['tiny_studies_s']} s;"
               f" series in batches of 10: {figures['series_s']} s")
-    print(f"Each operation: {WARMUP} warm-up + {args.repeat} timed requests per server, alternating; STOW: each "
-          f"repetition stores {STOW_INSTANCES} new instances (new study, same bytes to both, nothing deleted)")
+    print(f"Each operation: {WARMUP} warm-up + {args.repeat} timed requests per server, taking turns; STOW: each "
+          f"repetition stores {STOW_INSTANCES} new instances (new study, same bytes to each, nothing deleted)")
     if args.profile_mock:
         print("NOTE: the mock runs under cProfile; its times are inflated")
     print()
@@ -381,8 +404,12 @@ def run(args: argparse.Namespace, orthanc: OrthancProcess, mock: MockProcess,
             time_operation(op, servers, args.repeat)
         except (OpFailed, requests.RequestException) as exc:
             op.error = str(exc)
-    rows = [summarize(op, m_server.name, o_server.name) for op in ops]
-    print_table(rows, ops)
+    names = [o.name for o in o_servers]
+    rows = [summarize(op, m_server.name, names) for op in ops]
+    print_table(rows, ops, names)
+    end_load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    header["load_average_end"] = " ".join(end_load)
+    print(f"\nload average (1, 5, 15 min) after the timings: {header['load_average_end']}")
     report: dict = {"header": header, "load_s": loads, "operations": rows}
     if args.throughput:
         all_ops = operations(data)

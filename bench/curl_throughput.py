@@ -1,13 +1,14 @@
 """Retrieval throughput with curl, the mock side by side with Orthanc; print GB/s per case.
 
-    python3 bench/curl_throughput.py [--slices 200] [--repeat 5] [--build bookworm|trixie]
+    python3 bench/curl_throughput.py [--slices 200] [--repeat 5] [--build bookworm,trixie]
                                      [--mock-server gunicorn,werkzeug] [--no-orthanc] [--json FILE]
 
-Loads both servers through STOW-RS with the same bytes: a CT series of
+Starts the mock and one Orthanc per build named in ``--build`` (``scripts/orthanc.py start
+--build``, side by side) and loads every server through STOW-RS with the same bytes: a CT series of
 ``--slices`` 512x512 16-bit slices stored in Explicit VR Little Endian (200
 slices: 105 MB) and as many noisy slices stored JPEG-LS Lossless (about 80 MB).  Then curl
-(``-o /dev/null``, one connection per request) fetches, alternating the
-servers, ``--repeat`` times each:
+(``-o /dev/null``, one connection per request) fetches, the servers taking
+turns (the first one rotates), ``--repeat`` times each:
 
 * ``default``: the series with ``Accept: multipart/related; type="application/dicom"``
   (Explicit VR Little Endian, PS3.18 8.7.3.5.2; the instances are stored so);
@@ -34,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._servers import MockProcess, OrthancProcess, Server, SetupError, free_port, stow, stop_all  # noqa: E402
+from bench._servers import (MockProcess, OrthancProcess, Server, SetupError, free_port, mock_config,  # noqa: E402
+                            parse_builds, stop_all, stow)
 from bench.synthetic import series_files, study_population  # noqa: E402
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -96,16 +98,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--slices", type=int, default=200)
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--build", choices=["bookworm", "trixie"], help="Orthanc build (scripts/orthanc.py --build)")
+    p.add_argument("--build", help="Orthanc builds separated by commas: bookworm, trixie or bookworm,trixie "
+                                   "(scripts/orthanc.py start --build; default: its default)")
     p.add_argument("--mock-server", default="gunicorn", help="comma-separated --server values of the mock")
     p.add_argument("--no-orthanc", action="store_true", help="the mock only")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    try:
+        builds = parse_builds(args.build)
+    except ValueError as exc:
+        p.error(str(exc))
     if shutil.which("curl") is None:
         print("curl_throughput: error: curl is not installed", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="curl-throughput-"))
-    orthanc = None if args.no_orthanc else OrthancProcess(work / "orthanc", build=args.build)
+    orthancs = [] if args.no_orthanc else [OrthancProcess(work / f"orthanc-{b or 'default'}", build=b)
+                                           for b in builds]
     mocks: list[MockProcess] = []
     try:
         plan = study_population(1, tag="curl")[0]
@@ -113,13 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         compressed = [jpeg_ls(blob, i) for i, blob in enumerate(native)]
         auth = ("bench", "bench")
         servers: list[tuple[Server, MockProcess | None]] = []
-        if orthanc is not None:
-            server = orthanc.start(free_port())
-            auth = orthanc.credentials
-            servers.append((server, None))
+        for orthanc in orthancs:
+            servers.append((orthanc.start(free_port()), None))
+        if orthancs:
+            auth = orthancs[0].credentials
         config = work / "mock.json"
-        config.write_text(json.dumps({"Name": "bench mock", "AuthenticationEnabled": True,
-                                      "RemoteAccessAllowed": True, "RegisteredUsers": {auth[0]: auth[1]}}))
+        mock_config(config, auth)
         for name in args.mock_server.split(","):
             mock = MockProcess(work / f"store-{name}", config, work / f"mock-{name}.log",
                                extra_args=["--server", name])
@@ -143,14 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[tuple[str, str], list[float]] = {}
         sizes: dict[tuple[str, str], int] = {}
         for round_ in range(args.repeat + 1):
-            order = servers if round_ % 2 == 0 else servers[::-1]
+            shift = round_ % len(servers)
+            order = servers[shift:] + servers[:shift]
             for case, (path, accept) in cases.items():
                 for server, _ in order:
                     seconds, size = curl(server, path, accept)
                     if round_:  # round 0 warms the page cache and the connections' code paths
                         times.setdefault((server.name, case), []).append(seconds)
                     sizes[(server.name, case)] = size
-        print(f"# curl, {args.slices}-slice 512x512 CT series, median of {args.repeat} (alternating)\n")
+        print(f"# curl, {args.slices}-slice 512x512 CT series, median of {args.repeat} (servers taking turns); "
+              f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}\n")
         print("| case | " + " | ".join(s.name for s, _ in servers) + " |")
         print("|---|" + "---:|" * len(servers))
         report: dict = {"slices": args.slices, "repeat": args.repeat, "cases": {}}
@@ -174,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"curl_throughput: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        stop_all(mocks, orthanc, work)
+        stop_all(mocks, orthancs, work)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 ``dicomweb-conformance [--dicomweb-url URL] [suite and pytest options]`` runs the
 installed suite (``--pyargs dicomweb_conformance``) against the embedded mock by
-default and writes ``./reports``; ``--version`` prints the suite's version.
+default and writes ``./reports``; ``--version`` prints the suite's version and
+``--list-features`` the features (mandatory and optional) with their requirement IDs.
 ``dicomweb-conformance load [options]`` runs the load mode instead
 (:mod:`conformance.load.cli`, needs the ``load`` extra).
 ``python -m dicomweb_conformance`` is the same command.
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     if "--version" in args:
         print(f"{DISTRIBUTION} {version()} (DICOM PS3.18 2019a)")
         return 0
+    if "--list-features" in args:  # needs no target
+        from .features import main as list_features
+
+        return list_features()
     import pytest
 
     return int(pytest.main(pytest_args(args)))

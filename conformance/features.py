@@ -11,15 +11,21 @@ Orthanc's own API) leaves to the implementation; a profile claims it in
 skipped ("not claimed") when it is not claimed.  The built-in ``generic``
 profile claims the mandatory features only.
 
-``python -m dicomweb_conformance.features`` prints the table (also in the README).
+``python -m dicomweb_conformance --list-features`` (also ``--list-features`` of
+pytest with the suite's plugin) prints every feature with what makes it
+mandatory or optional, what it covers and the requirement IDs under it;
+``python -m dicomweb_conformance.features`` prints the README's table.
 """
 
 from __future__ import annotations
 
 import sys
+import textwrap
 from dataclasses import dataclass
+from typing import Iterable
 
-__all__ = ["Feature", "FEATURES", "MANDATORY", "OPTIONAL", "is_optional", "requires", "feature_table"]
+__all__ = ["Feature", "FEATURES", "MANDATORY", "OPTIONAL", "is_optional", "requires", "feature_table",
+           "feature_listing"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,40 @@ def feature_table() -> str:
         kind = "optional" + (f" (part of `{f.requires}`)" if f.requires else "") if f.optional else "mandatory"
         lines.append(f"| `{f.name}` | {kind} | {f.basis} | {f.description} |")
     return "\n".join(lines)
+
+
+def _kind(f: Feature) -> str:
+    return ("optional" + (f", part of {f.requires}" if f.requires else "")) if f.optional else "mandatory"
+
+
+def feature_listing(requirements: Iterable[tuple[str, str]] | None = None) -> str:
+    """Plain-text list of the features, mandatory ones first, each with the section that makes it
+    mandatory or optional, what it covers and its requirement IDs (``requirements``: (ID, feature) pairs,
+    by default the catalogue's)."""
+    if requirements is None:
+        from .requirements import load_catalogue
+
+        requirements = [(r.id, r.feature) for r in load_catalogue()]
+    ids: dict[str, list[str]] = {}
+    for req_id, feature in requirements:
+        ids.setdefault(feature, []).append(req_id)
+    lines = []
+    for title, optional in (("Mandatory features (always tested; a profile cannot disclaim them)", False),
+                            ("Optional features (tested when the target profile claims them)", True)):
+        lines += [title, ""]
+        for f in (f for f in FEATURES.values() if f.optional == optional):
+            listed = ", ".join(sorted(ids.get(f.name, []))) or "(none)"
+            basis = "optional by:" if f.optional else "mandatory by:"
+            lines += [f"{f.name} [{_kind(f)}]", f"  {'what:':<14}{f.description}", f"  {basis:<14}{f.basis}"]
+            lines += textwrap.wrap(listed, 100, initial_indent=f"  {'requirements:':<14}", subsequent_indent=" " * 16)
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Print :func:`feature_listing`; exit status 0."""
+    sys.stdout.write(feature_listing())
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation helper

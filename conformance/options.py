@@ -97,6 +97,9 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
         else:
             group.addoption(*flags, dest=opt.dest, default=None, metavar=opt.metavar,
                             help=f"{opt.help} [env {opt.env}]")
+    group.addoption("--list-features", action="store_true", default=False, dest="list_features",
+                    help="print the features (mandatory and optional, the section that makes each so, what each "
+                         "covers, its requirement IDs) and exit; needs no target")
     parser.addini("conformance_paths", "directories whose tests are conformance tests "
                   "(default: the conformance package)", type="paths", default=[])
 

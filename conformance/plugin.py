@@ -57,6 +57,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     add_baseline_option(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--list-features``: print the features and exit 0 before any target is resolved."""
+    from .features import main as list_features
+
+    return list_features() if config.getoption("list_features", False) else None
+
+
 def _item_ids(item: pytest.Item) -> tuple[str, ...] | None:
     return item.stash.get(_ITEM_IDS, None)
 
@@ -409,12 +417,14 @@ def _attach_exchanges(exchanges: list[Exchange]) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    """Record which requirement's check failed, so the matrix does not blame the test's other IDs."""
+    """Record which requirement's check failed (also in a known deviation's xfail), so the matrix does not
+    blame the test's other IDs."""
     report = yield
     context = expect_module.current()
     if call.when == "call" and context is not None and context.failed:
         _unmask_other_failures(item, report, context.failed)
-    if call.when == "call" and report.failed and context is not None and context.failed:
+    stopped = report.failed or getattr(report, "wasxfail", None) is not None
+    if call.when == "call" and stopped and context is not None and context.failed:
         report.user_properties.append((FAILED_REQUIREMENTS_PROPERTY, ",".join(context.failed)))
     if report.failed and context is not None and context.failure is not None \
             and not any(k == FAILURE_PROPERTY for k, _ in report.user_properties):

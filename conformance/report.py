@@ -51,7 +51,8 @@ class CaseOutcome:
     req_ids: tuple[str, ...]
     outcome: str = ""  # "" until a report decides
     reason: str = ""   # one line: why it failed, was skipped, is a known deviation
-    failed_ids: tuple[str, ...] = ()  # when known: the IDs whose check failed (the others were not verified)
+    failed_ids: tuple[str, ...] = ()  # when known: the IDs whose check failed or was a known deviation
+    # (the test's other IDs were not run to a verdict)
     checked: str = ""
     expected: str = ""
     actual: str = ""
@@ -64,6 +65,9 @@ class CaseOutcome:
         if self.outcome == "failed" and self.failed_ids and req_id not in self.failed_ids:
             # a passing test whose known deviation disappeared fails only under the deviation's own ID
             return "passed" if self.deviation_fixed else "blocked"
+        if self.outcome == "xfailed" and self.failed_ids and req_id not in self.failed_ids:
+            # a known deviation covers its own requirement; the test stopped there for the others
+            return "blocked"
         return self.outcome
 
     def merge(self, outcome: str, reason: str) -> bool:
@@ -122,7 +126,10 @@ class OutcomeBook:
         test = self.tests.setdefault(report.nodeid, CaseOutcome(report.nodeid, tuple(ids.split(","))))
         wasxfail = getattr(report, "wasxfail", None)
         if report.skipped and wasxfail is not None:
-            test.merge("xfailed", wasxfail)
+            if test.merge("xfailed", wasxfail):
+                failed = next((v for k, v in report.user_properties if k == FAILED_REQUIREMENTS_PROPERTY), None)
+                deviations = [i for i in dict.fromkeys(_DEVIATION_ID.findall(wasxfail)) if i in test.req_ids]
+                test.failed_ids = tuple(failed.split(",")) if failed else tuple(deviations)
         elif report.skipped:
             test.merge("skipped", _skip_reason(report))
         elif report.failed:
@@ -182,7 +189,9 @@ def rows(catalogue: Catalogue, book: OutcomeBook) -> list[RowResult]:
         elif worst in ("skipped", "xfailed", "deselected"):
             detail = "; ".join(sorted({t.reason for o, t in outcomes if o == worst and t.reason}))
         elif worst == "blocked":
-            detail = "another check of its test failed first"
+            stopped_by = {t.outcome for o, t in outcomes if o == worst}
+            detail = ("another check of its test failed first" if "failed" in stopped_by
+                      else "its test stopped at a known deviation of another requirement")
         if not worst:
             worst, detail = "not tested", "its tests did not run"
         out.append(RowResult(req, worst, detail, tests))

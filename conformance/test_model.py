@@ -248,7 +248,11 @@ def test_names_and_text_are_decoded_to_unicode(client, truth, expect, name):
         for keyword, tag in _NAME_TAGS.items():
             if study[keyword] is None:
                 continue
-            expect.equal(values(dataset, tag), [study[keyword]], req="MODEL-006", response=resp,
+            found_names = values(dataset, tag)
+            expect.that(all(isinstance(v, dict) for v in found_names), req="MODEL-004", response=resp,
+                        what=f"{keyword} ({tag}) in the {where}", actual=found_names,
+                        expected="Person Name values as objects of component groups (F.2.2)")
+            expect.equal(found_names, [study[keyword]], req="MODEL-006", response=resp,
                          what=f"{keyword} ({tag}) in the {where}")
         expect.equal(values(dataset, "00081030"), [study["StudyDescription"]], req="MODEL-006", response=resp,
                      what=f"StudyDescription (0008,1030) in the {where}")

@@ -174,7 +174,9 @@ def test_stored_instance_is_found_by_qido(client, fresh_truth, expect):
     response = client.get("instances", params={"SOPInstanceUID": instance["SOPInstanceUID"],
                                                "includefield": "PatientID"}, headers={"Accept": JSON})
     expect.status(response, 200)
-    found = expect.dicom_json(response)
+    found = expect.json_body(response)  # the JSON Model itself is MODEL-001..003's, tested on QIDO-RS results
+    expect.that(isinstance(found, list) and all(isinstance(ds, dict) for ds in found), response=response,
+                what="QIDO-RS payload", expected="a JSON array of datasets", actual=type(found).__name__)
     expect.equal(len(found), 1, what="QIDO-RS results for the stored SOP Instance UID", response=response)
     for keyword, tag in (("StudyInstanceUID", "0020000D"), ("SeriesInstanceUID", "0020000E"),
                          ("SOPClassUID", "00080016"), ("PatientID", "00100020")):

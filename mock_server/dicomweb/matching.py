@@ -20,7 +20,10 @@ Decisions (the standard leaves them to the implementation / conformance statemen
   matches a key when the two periods overlap.  DT values with a UTC offset on both
   sides are compared in UTC; a DT without offset takes the key's ``tz_offset``
   (query Timezone Offset From UTC) or the data set's (0008,0201); if one side still
-  has none, the local times are compared.  TM/DA are never shifted.
+  has none, the local times are compared.  A combined DA+TM key is one DT
+  (C.2.2.2.5.4) whose bounds are in the query's time zone (PS3.18 8.3.4.1.1) and
+  whose stored date and time are in the data set's (0008,0201), compared in UTC when
+  both are known.  A DA or TM key alone is never shifted.
 * An element that is absent or has no value only matches Universal Matching, unless
   ``match_empty`` is set (PS3.4 C.2.2.1.2: a zero-length Required Key "shall be
   considered a successful match").
@@ -413,8 +416,12 @@ def matches(filt: "Filter", element: dict[str, Any] | None, *, case_sensitive_pn
     return key in values
 
 
-def _match_combined(filt: "Filter", dataset: dict[str, Any], match_empty: bool) -> bool:
-    """Match the concatenated date and time values as one DT (C.2.2.2.5.4)."""
+def _match_combined(filt: "Filter", dataset: dict[str, Any], match_empty: bool, dataset_tz: int | None) -> bool:
+    """Match the concatenated date and time values as one DT (C.2.2.2.5.4).
+
+    The key's bounds are in the query's time zone (``filt.tz_offset``), the stored
+    values in ``dataset_tz`` (the data set's Timezone Offset From UTC).
+    """
     date_el = dataset.get(f"{filt.path[-1]:08X}")
     time_el = dataset.get(f"{filt.time_tag:08X}")
     dates = _strings(date_el, "DA") if date_el else []
@@ -422,15 +429,16 @@ def _match_combined(filt: "Filter", dataset: dict[str, Any], match_empty: bool) 
         return match_empty
     times = (_strings(time_el, "TM") if time_el else []) or [""]
     low_raw, high_raw = _combined(filt)
-    low_p = _period("DT", low_raw, None) if low_raw else None
-    high_p = _period("DT", high_raw, None) if high_raw else None
+    key_tz = getattr(filt, "tz_offset", None)
+    low_p = _period("DT", low_raw, key_tz) if low_raw else None
+    high_p = _period("DT", high_raw, key_tz) if high_raw else None
     low, high = (low_p[0] if low_p else None), (high_p[1] if high_p else None)
     for d in dates:
         day = normalize_date(d)
         for t in times:
             tm = normalize_time(t) if t else None
             value = day if tm is None or day is None else day + t.replace(":", "").strip()
-            p = _period("DT", value, None) if value else None
+            p = _period("DT", value, dataset_tz) if value else None
             if p is not None and _overlaps(p, low, high):
                 return True
     return False
@@ -448,11 +456,11 @@ def _match_at(filt: "Filter", dataset: dict[str, Any], depth: int, case_sensitiv
         if not items:
             return match_empty
         return any(_match_at(filt, item, depth + 1, case_sensitive_pn, fuzzy, match_empty) for item in items)
-    if getattr(filt, "time_tag", None) is not None:
-        return _match_combined(filt, dataset, match_empty)
     tz_element = dataset.get("00080201")
     tz_values = _strings(tz_element, "SH") if tz_element else []
     dataset_tz = parse_tz_offset(tz_values[0]) if tz_values else None
+    if getattr(filt, "time_tag", None) is not None:
+        return _match_combined(filt, dataset, match_empty, dataset_tz)
     return matches(filt, element, case_sensitive_pn=case_sensitive_pn, fuzzy=fuzzy, match_empty=match_empty,
                    dataset_tz=dataset_tz)
 

@@ -82,7 +82,8 @@ class Filter:
     private element (None for standard ones).  A combined date-time key has
     ``time_tag`` set (vr 'DT'; ``low``/``high`` from the DA key, ``time_low``/
     ``time_high`` from the TM key).  ``tz_offset`` is the query's Timezone Offset From
-    UTC in minutes, applied to DT values without offset.
+    UTC in minutes, applied to DT values without offset and to the bounds of a combined
+    date-time key.
     """
 
     path: tuple[int, ...]
@@ -418,6 +419,9 @@ def parse_qido(resource: str, args: Iterable[tuple[str, str]]) -> QidoQuery:
                              **_classify(name, vr, value)))
     if timezone is not None:
         leaves = [replace(f, tz_offset=timezone) if f.vr == "DT" else f for f in leaves]
+    filters = _combine_date_time(_group(leaves, 0))
+    if timezone is not None:  # a combined DA+TM key is a DT key in the query's time zone (PS3.18 8.3.4.1.1)
+        filters = [replace(f, tz_offset=timezone) if f.time_tag is not None else f for f in filters]
 
     includes: set[int] | str = "all" if include_all else set()
     for item in include_names:
@@ -429,6 +433,6 @@ def parse_qido(resource: str, args: Iterable[tuple[str, str]]) -> QidoQuery:
         assert isinstance(includes, set)
         includes.add(path[0])
     top_creators = {tag: value for (prefix, tag), value in creators.items() if not prefix}
-    return QidoQuery(resource=resource, level=info.level, filters=_combine_date_time(_group(leaves, 0)),
+    return QidoQuery(resource=resource, level=info.level, filters=filters,
                      includefields=includes, limit=limit, offset=offset or 0, fuzzy=bool(fuzzy),
                      private_creators=top_creators, timezone_offset=timezone, ignored=ignored)

@@ -13,12 +13,16 @@ so a search costs in proportion to its candidates, not to the store:
   (``*MITH*``, as viewers send for "contains") intersects a few of them.
 * Study Date (0008,0020): the normalised date of a single valid value is kept
   in ``studies.date_key`` ("" when there is none, such rows stay candidates);
-  a range or single-value key becomes a ``BETWEEN`` on it (C.2.2.2.5).
+  a range or single-value key becomes a ``BETWEEN`` on it (C.2.2.2.5).  A
+  combined date-time key in a query time zone (PS3.18 8.3.4.1.1) may match a study
+  whose stored date differs by the two offsets (each within -12:00..+14:00), so its
+  ``BETWEEN`` is widened by two days on each side.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import Any
 
 from ..dicomweb.matching import normalize_date, range_bounds
@@ -101,6 +105,19 @@ def _name_condition(filt: Any) -> tuple[str, list[Any]] | None:
             [prefix, prefix + _TOP])
 
 
+#: Days a date may move between two time zones' local calendars (offsets -12:00..+14:00 each side).
+_TZ_SPREAD_DAYS = 2
+
+
+def _shift(day: str, days: int) -> str:
+    """``YYYYMMDD`` moved by ``days``; the sentinels and the calendar's ends stay put."""
+    try:
+        moved = date(int(day[:4]), int(day[4:6]), int(day[6:8])) + timedelta(days=days)
+    except (ValueError, OverflowError):
+        return day
+    return moved.strftime("%Y%m%d").rjust(8, "0")
+
+
 def _date_condition(filt: Any) -> tuple[str, list[Any]] | None:
     if filt.time_tag is not None:
         low = normalize_date(filt.low) if filt.low else None
@@ -111,6 +128,8 @@ def _date_condition(filt: Any) -> tuple[str, list[Any]] | None:
         except ValueError:
             return None
     low, high = (low or "00000000")[:8], (high or "99999999")[:8]
+    if getattr(filt, "tz_offset", None) is not None:
+        low, high = _shift(low, -_TZ_SPREAD_DAYS), _shift(high, _TZ_SPREAD_DAYS)
     return "(st.date_key BETWEEN ? AND ? OR st.date_key = '')", [low, high]
 
 

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from dicomweb_conformance.expect import abbreviate
-from dicomweb_conformance.report import FAILURE_PROPERTY, REQUIREMENTS_PROPERTY, OutcomeBook, rows
+from dicomweb_conformance.report import (FAILED_REQUIREMENTS_PROPERTY, FAILURE_PROPERTY, REQUIREMENTS_PROPERTY,
+                                         OutcomeBook, rows)
 from dicomweb_conformance.report_html import render_report
 from dicomweb_conformance.requirements import load_catalogue
 from dicomweb_conformance.terminal import Progress, closing_block
@@ -53,6 +54,23 @@ def test_outcomes_carry_reasons_and_evidence():
     assert results["HTTP-002"].outcome == "deselected"
     assert results["HTTP-001"].outcome == "not tested"
     assert results["QIDO-004"].outcome == "xfailed"
+
+
+def test_a_known_deviation_is_counted_for_its_own_requirement_only():
+    """A test citing QIDO-012 and QIDO-015, xfailed for the known deviation of QIDO-015: QIDO-012 was not run to
+    a verdict (blocked), whether the failed check's ID is recorded or only the deviation's reason names it."""
+    book = OutcomeBook()
+    reason = "known deviation QIDO-015 (profile p): ranges are not matched"
+    book.add(_report("t.py::test_recorded", "QIDO-012,QIDO-015", outcome="skipped", wasxfail=reason,
+                     props=[(FAILED_REQUIREMENTS_PROPERTY, "QIDO-015")]))
+    book.add(_report("t.py::test_named", "QIDO-013,QIDO-015", outcome="skipped", wasxfail=reason))
+    for nodeid, other in (("t.py::test_recorded", "QIDO-012"), ("t.py::test_named", "QIDO-013")):
+        test = book.tests[nodeid]
+        assert (test.outcome_for("QIDO-015"), test.outcome_for(other)) == ("xfailed", "blocked")
+    results = {r.requirement.id: r for r in rows(load_catalogue(), book)}
+    assert results["QIDO-015"].outcome == "xfailed"
+    assert (results["QIDO-012"].outcome, results["QIDO-013"].outcome) == ("blocked", "blocked")
+    assert results["QIDO-012"].detail == "its test stopped at a known deviation of another requirement"
 
 
 def test_closing_block_lists_shall_then_should_then_fixed_deviations():

@@ -272,6 +272,29 @@ def test_combined_date_time_matching(date, time, expected):
     assert dataset_matches(q.filters, ds) is expected
 
 
+# 03:00 on 1 January 2020 at +0900 is 18:00 UTC on 31 December 2019.
+@pytest.mark.parametrize("tz, date, time, expected", [
+    ("+0000", "20191231-20191231", "170000-190000", True),
+    ("+0000", "20200101-20200101", "020000-040000", False),  # the stored digits, not the moment
+    ("+0900", "20200101-20200101", "020000-040000", True),   # the stored zone itself
+    ("-0500", "20191231-20191231", "120000-140000", True),
+    ("+0530", "20191231-20191231", "232900-233100", True),
+    ("+0530", "20191231-20191231", "180000-190000", False),
+])
+def test_combined_date_time_in_the_query_time_zone(tz, date, time, expected):
+    # PS3.18 8.3.4.1.1: with Timezone Offset From UTC in the request, its dates and times are in that
+    # time zone; the stored date and time are in the data set's own Timezone Offset From UTC.
+    q = parse_qido("all-studies", [("StudyDate", date), ("StudyTime", time), ("TimezoneOffsetFromUTC", tz)])
+    ds = {"00080020": el("DA", "20200101"), "00080030": el("TM", "030000"), "00080201": el("SH", "+0900")}
+    assert dataset_matches(q.filters, ds) is expected
+
+
+def test_combined_date_time_without_a_stored_offset_compares_the_local_values():
+    q = parse_qido("all-studies", [("StudyDate", "20200101-20200101"), ("StudyTime", "020000-040000"),
+                                   ("TimezoneOffsetFromUTC", "+0000")])
+    assert dataset_matches(q.filters, {"00080020": el("DA", "20200101"), "00080030": el("TM", "030000")})
+
+
 def test_range_bounds_normalized_for_string_comparison():
     assert range_bounds(key("StudyDate", "20130101-")) == ("20130101", None)
     assert range_bounds(key("StudyDate", "-20131231")) == (None, "20131231")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+import pydicom
 import pytest
 
 from dicomweb_mock.dicomweb.matching import dataset_matches
@@ -107,3 +108,29 @@ def test_only_narrowable_keys_are_pushed_down():
     assert pushdown(filt("PatientName", "DOE^^*"), fuzzy=False)[1][0] == "doe"
     assert pushdown(filt("StudyDate", "20200101-"), fuzzy=False)[1] == ["20200101", "99999999"]
     assert pushdown(filt("StudyDescription", "x*"), fuzzy=False) is None
+
+
+def test_date_pushdown_in_a_query_time_zone_is_widened():
+    """A stored date may differ from the key's by up to two days between two time zones (-12:00..+14:00)."""
+    query = parse_qido("all-studies", [("StudyDate", "20200101-20200101"), ("StudyTime", "000000-010000"),
+                                       ("TimezoneOffsetFromUTC", "+1400")])
+    assert pushdown(query.filters[0], fuzzy=False)[1] == ["20191230", "20200103"]
+    plain = parse_qido("all-studies", [("StudyDate", "20200101-20200101"), ("StudyTime", "000000-010000")])
+    assert pushdown(plain.filters[0], fuzzy=False)[1] == ["20200101", "20200101"]
+
+
+def test_a_study_in_another_time_zone_is_found_through_the_index(tmp_path, files):
+    """03:00 on 1 January 2020 at +0900 is 18:00 UTC on 31 December 2019: a UTC key of that day finds it."""
+    ds = pydicom.dcmread(files["vix-sc-rgb-001.dcm"])
+    ds.StudyDate, ds.StudyTime, ds.TimezoneOffsetFromUTC = "20200101", "030000", "+0900"
+    path = tmp_path / "tz.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    s = DiskStore(tmp_path / "store")
+    try:
+        s.add(path)
+        query = parse_qido("all-studies", [("StudyDate", "20191231-20191231"), ("StudyTime", "170000-190000"),
+                                           ("TimezoneOffsetFromUTC", "+0000")])
+        found = s.search(SearchScope("study"), query.filters, limit=None, offset=0).matches
+        assert _uids(found, "0020000D") == [ds.StudyInstanceUID]
+    finally:
+        s.close()

@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from dicomweb_conformance.cli import main
 from dicomweb_conformance.features import FEATURES, feature_listing, feature_table
 from dicomweb_conformance.requirements import load_catalogue
+from tests.helpers import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 _HEADER = re.compile(r"^(\S+) \[(mandatory|optional(?:, part of (\S+))?)\]$")
 
 

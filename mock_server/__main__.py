@@ -7,9 +7,12 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .config import ConfigError, Settings, cors_origin, load_config
+
+if TYPE_CHECKING:
+    from .store.base import Store
 
 __all__ = ["main"]
 
@@ -33,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_int_in("--port", 0, 65535), default=None, help="port (default: HttpPort of the config, else 8042; 0 = any free port)")
     p.add_argument("--config", type=Path, help="Orthanc-style JSON configuration file (// comments allowed)")
-    p.add_argument("--store", type=Path, help="directory that keeps the instances across restarts (default: a temporary directory)")
+    p.add_argument("--store", help="directory that keeps the instances across restarts (default: a temporary directory); "
+                                   "'memory': keep them in this process's memory, writing no file (one worker; "
+                                   "./memory names a directory)")
     p.add_argument("--no-fixtures", action="store_true", help="start with an empty store instead of the VIX-like fixtures")
     p.add_argument("--record", action="store_true", help="keep a log of received requests at /_mock/requests (a spy for tests)")
     p.add_argument("--workers", type=_int_in("--workers", 1, 64), default=1,
@@ -54,14 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+class _Refused(Exception):
+    """A refused command line: one line for stderr and the exit status."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The configuration file's settings with the command line's options applied."""
     try:
         settings = load_config(args.config) if args.config else Settings()
     except ConfigError as exc:
-        print(f"error: --config: {exc}", file=sys.stderr)
-        return 2
+        raise _Refused(f"--config: {exc}") from None
     if args.record:
         settings.record_requests = True
     if args.strict:
@@ -71,56 +82,81 @@ def main(argv: list[str] | None = None) -> int:
             settings.cors_allowed_origins = [] if args.cors_origin == ["none"] else [
                 cors_origin(o, "--cors-origin") for o in args.cors_origin]
         except ConfigError as exc:
-            print(f"error: --cors-origin: {exc}", file=sys.stderr)
-            return 2
+            raise _Refused(f"--cors-origin: {exc}") from None
     if args.workers > 1 and settings.record_requests:
-        print("error: --record: the request log lives in one process; use it with --workers 1", file=sys.stderr)
-        return 2
+        raise _Refused("--record: the request log lives in one process; use it with --workers 1")
+    if args.server == "werkzeug" and args.workers > 1:
+        raise _Refused("--workers: werkzeug's server runs one process; use --server gunicorn")
     settings.workers = args.workers
-    server_name = args.server or _default_server()
-    if server_name == "werkzeug" and args.workers > 1:
-        print("error: --workers: werkzeug's server runs one process; use --server gunicorn", file=sys.stderr)
-        return 2
-    if args.store is not None and args.store.exists() and not args.store.is_dir():
-        print(f"error: --store: {args.store} exists and is not a directory", file=sys.stderr)
-        return 2
+    return settings
+
+
+def _open_store(args: argparse.Namespace) -> Store:
+    """The store ``--store`` names: a directory, ``memory``, or (default) a temporary directory."""
+    from .store.disk import DiskStore
+    from .store.memory import MemoryStore
+
+    if args.store == "memory":
+        if args.workers > 1:
+            raise _Refused("--store memory: the store lives in one process; use it with --workers 1")
+        return MemoryStore()
+    if not args.store:
+        return DiskStore.temporary()
+    store_dir = Path(args.store)
+    if store_dir.exists() and not store_dir.is_dir():
+        raise _Refused(f"--store: {store_dir} exists and is not a directory")
+    try:
+        return DiskStore(store_dir)
+    except OSError as exc:
+        raise _Refused(f"--store: cannot use {store_dir}: {exc.strerror}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.server = args.server or _default_server()
+    started = time.perf_counter()
+    try:
+        settings = _settings(args)
+        store = _open_store(args)
+    except _Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    try:
+        return _serve(args, settings, store, started)
+    except _Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    finally:
+        store.close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings, store: Store, started: float) -> int:
+    """Load the fixtures, then serve until interrupted."""
     from dicomweb_fixtures import FixtureError
 
     from .app import create_app
-    from .store.disk import DiskStore
     from .threaded import ServerThread
 
-    started = time.perf_counter()
-    try:
-        store = DiskStore(args.store) if args.store else DiskStore.temporary()
-    except OSError as exc:
-        print(f"error: --store: cannot use {args.store}: {exc.strerror}", file=sys.stderr)
-        return 2
     try:
         app = create_app(settings, store, fixtures=not args.no_fixtures)
     except FixtureError as exc:
-        print(f"error: cannot load the fixtures: {exc}", file=sys.stderr)
-        store.close()
-        return 1
+        raise _Refused(f"cannot load the fixtures: {exc}", 1) from None
     port = args.port if args.port is not None else settings.http_port
     ssl_context = None
     if settings.ssl_enabled:
         from .tls import server_ssl_context
         ssl_context = server_ssl_context(settings)
-    if server_name == "gunicorn":
+    if args.server == "gunicorn":
         problem = _cannot_listen(args.host, port)
         if problem:
-            print(f"error: --port: cannot listen on {args.host}:{port}: {problem}", file=sys.stderr)
-            store.close()
-            return 2
+            raise _Refused(f"--port: cannot listen on {args.host}:{port}: {problem}")
         threads = args.threads or (8 if args.workers == 1 else 4)
         return _serve_with_workers(app, args.host, port, args.workers, started, threads)
     try:
         server = ServerThread(app, args.host, port, ssl_context, quiet=False)
     except OSError as exc:
-        print(f"error: --port: cannot listen on {args.host}:{port}: {exc.strerror}", file=sys.stderr)
-        store.close()
-        return 2
+        raise _Refused(f"--port: cannot listen on {args.host}:{port}: {exc.strerror}") from None
     settings.http_port = server.server.server_port
     _banner(app, server.url, started)
     try:
@@ -129,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.server.server_close()
-        store.close()
     return 0
 
 
@@ -189,10 +224,7 @@ def _serve_with_workers(app, host: str, port: int, workers: int, started: float,
         settings.http_port = bound
         _banner(app, f"{scheme}://{host}:{bound}", started, workers)
 
-    try:
-        serve_with_workers(app, host, port, workers, threads=threads, ssl_context=ssl_factory, on_ready=ready)
-    finally:
-        app.store.close()
+    serve_with_workers(app, host, port, workers, threads=threads, ssl_context=ssl_factory, on_ready=ready)
     return 0
 
 

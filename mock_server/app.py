@@ -25,13 +25,12 @@ from .leniency import add_warnings
 from .recorder import RequestRecorder
 from .routes import rules
 from .state import AppState, RuntimeState
+from .store.base import Store
 from .store.disk import DiskStore
 
 __all__ = ["MockApp", "create_app"]
 
 log = logging.getLogger("mock_server")
-
-Handler = Callable[..., Response]
 
 
 class MockApp:
@@ -50,7 +49,7 @@ class MockApp:
         return self.state.settings
 
     @property
-    def store(self) -> DiskStore:
+    def store(self) -> Store:
         return self.state.store
 
     # -- access control ------------------------------------------------------------------------
@@ -146,7 +145,7 @@ class MockApp:
         return response(environ, start_response)
 
 
-def create_app(settings: Settings | None = None, store: DiskStore | None = None, *,
+def create_app(settings: Settings | None = None, store: Store | None = None, *,
                fixtures: bool = True) -> MockApp:
     """Build the application; loads the VIX-like fixtures into the store unless ``fixtures`` is False."""
     from dicomweb_fixtures import instance_files

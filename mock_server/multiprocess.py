@@ -18,6 +18,7 @@ from typing import Any, Callable
 from gunicorn.app.base import BaseApplication
 
 from .app import MockApp
+from .store.disk import DiskStore
 
 __all__ = ["serve_with_workers"]
 
@@ -55,10 +56,12 @@ def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, thre
             on_ready(server.LISTENERS[0].sock.getsockname()[1])
 
     def pre_fork(server: Any, worker: Any) -> None:
-        store.index.close()  # an SQLite connection must not cross a fork
+        if isinstance(store, DiskStore):
+            store.index.close()  # an SQLite connection must not cross a fork
 
     def post_fork(server: Any, worker: Any) -> None:
-        store.forget_temporary()  # the master removes a temporary store, not each worker
+        if isinstance(store, DiskStore):
+            store.forget_temporary()  # the master removes a temporary store, not each worker
 
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",

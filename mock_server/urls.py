@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 
 from .config import Settings
 
-__all__ = ["origin_of", "mount_prefix", "site_root", "dicomweb_base", "wado_uri_base"]
+__all__ = ["origin_of", "mount_prefix", "site_root", "dicomweb_base"]
 
 _PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%\-]+)+/?$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})*\.?(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -62,7 +62,3 @@ def dicomweb_base(request: Request, settings: Settings) -> str:
     """Absolute URL of the DICOMweb root, ending with ``/``."""
     return site_root(request, settings) + settings.dicomweb.root
 
-
-def wado_uri_base(request: Request, settings: Settings) -> str:
-    """Absolute URL of the WADO-URI endpoint."""
-    return site_root(request, settings) + settings.dicomweb.wado_root

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.helpers
 
-from browser_helpers import chrome  # noqa: E402
+from tests.helpers.browser import chrome  # noqa: E402
 from dicomweb_mock.app import create_app  # noqa: E402
 from dicomweb_mock.config import parse_config  # noqa: E402
 from dicomweb_mock.threaded import serve_in_thread  # noqa: E402

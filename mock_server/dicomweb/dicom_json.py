@@ -44,8 +44,8 @@ from pydicom.valuerep import format_number_as_ds
 __all__ = [
     "ALL_VRS", "BINARY_VRS", "BULK_ALLOWED_VRS", "PIXEL_DATA_TAGS", "PN_GROUPS",
     "BulkDataURICallback", "BulkDataLoader", "DicomJsonError",
-    "tag_key", "parse_tag_key", "pn_to_json", "pn_from_json", "ds_to_json",
-    "is_to_json", "element_json", "attribute_json", "sorted_dataset_json",
+    "parse_tag_key", "pn_to_json", "pn_from_json", "ds_to_json",
+    "is_to_json", "element_json", "attribute_json",
     "dataset_to_json", "json_to_dataset",
 ]
 
@@ -86,11 +86,6 @@ class DicomJsonError(ValueError):
 # --------------------------------------------------------------------------
 # Value helpers (also used to build QIDO rows quickly)
 # --------------------------------------------------------------------------
-
-def tag_key(tag: int) -> str:
-    """Return the F.2.2 attribute name of *tag*: 8 uppercase hex digits."""
-    return f"{int(tag):08X}"
-
 
 def parse_tag_key(key: Any) -> int:
     """Parse an F.2.2 attribute name; raise DicomJsonError if it is not 8 uppercase hex."""
@@ -221,11 +216,6 @@ def attribute_json(vr: str, values: Iterable[Any] | Any | None) -> dict[str, Any
 def element_json(tag: int, vr: str, values: Iterable[Any] | Any | None) -> dict[str, Any]:
     """Return ``{"GGGGEEEE": attribute_json(vr, values)}`` for ``obj.update(...)``."""
     return {f"{int(tag):08X}": attribute_json(vr, values)}
-
-
-def sorted_dataset_json(obj: dict[str, Any]) -> dict[str, Any]:
-    """Return *obj* with its attributes in ascending tag order (F.2.2)."""
-    return dict(sorted(obj.items()))
 
 
 # --------------------------------------------------------------------------

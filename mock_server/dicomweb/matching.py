@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .qido_query import Filter
 
 __all__ = [
-    "matches", "dataset_matches", "wildcard_to_like", "wildcard_to_regex", "range_bounds",
+    "matches", "dataset_matches", "wildcard_to_regex", "range_bounds",
     "normalize_date", "normalize_time", "normalize_datetime", "split_range", "parse_tz_offset",
     "WILDCARD_VRS", "RANGE_VRS", "NUMERIC_VRS",
 ]
@@ -260,26 +260,6 @@ def wildcard_to_regex(pattern: str, *, ignore_case: bool = False) -> re.Pattern[
     """Regex for a C.2.2.2.4 key: "*" any sequence (also empty), "?" any single character."""
     parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
     return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def wildcard_to_like(pattern: str) -> tuple[str, str]:
-    """(SQL LIKE pattern, escape character) for a C.2.2.2.4 key; use ``LIKE ? ESCAPE ?``.
-
-    "%", "_" and the escape character are escaped.  SQLite's LIKE ignores ASCII case:
-    use ``PRAGMA case_sensitive_like`` (or check with :func:`matches`) where case matters.
-    """
-    esc = "\\"
-    out = []
-    for c in pattern:
-        if c == "*":
-            out.append("%")
-        elif c == "?":
-            out.append("_")
-        elif c in ("%", "_", esc):
-            out.append(esc + c)
-        else:
-            out.append(c)
-    return "".join(out), esc
 
 
 # --------------------------------------------------------------------------- element values

@@ -162,14 +162,7 @@ _SERIES = _tags(
     "TimeOfLastCalibration", "NumberOfSeriesRelatedInstances",
 )
 
-# Composite Object Instance IE: listed for documentation; every other tag is instance level too.
-_INSTANCE = _tags(
-    "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "BitsAllocated", "NumberOfFrames",
-    "AvailableTransferSyntaxUID", "AlternateRepresentationSequence", "RelatedGeneralSOPClassUID",
-    "ConceptNameCodeSequence", "ContentTemplateSequence", "ContainerIdentifier", "SpecimenDescriptionSequence",
-    "ContentDate", "ContentTime", "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime",
-    "InstanceCreationDate", "InstanceCreationTime", "SpecificCharacterSet",
-)
+# The Composite Object Instance IE holds every tag not listed above (see level_of).
 
 #: Tags that are matching keys on every resource: PS3.18 10.6.1.2.1 allows "Additional
 #: Query/Retrieve Attributes" (PS3.4 C.3.4) and Timezone Offset From UTC with no

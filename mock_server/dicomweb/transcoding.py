@@ -57,7 +57,7 @@ __all__ = [
     "EXPLICIT_VR_BE", "RLE_LOSSLESS", "JPEG_BASELINE", "JPEG_LS_LOSSLESS",
     "JPEG_2000_LOSSLESS", "NATIVE_SYNTAXES", "NATIVE_TARGETS", "COMPRESSED_TARGETS",
     "SUPPORTED_TARGETS", "WEB_FORBIDDEN_SYNTAXES", "JPEG_QUALITY",
-    "transfer_syntax_of", "is_encapsulated", "has_pixel_data", "can_transcode",
+    "transfer_syntax_of", "has_pixel_data", "can_transcode",
     "transcode_refusal", "encode_frame", "frame_bytes", "decode_frames", "transcode",
     "write_part10", "write_part10_to",
 ]
@@ -135,11 +135,6 @@ def transfer_syntax_of(ds: Dataset) -> str:
     if "PixelData" in ds and ds["PixelData"].is_undefined_length:
         raise TranscodeError("encapsulated Pixel Data without a Transfer Syntax UID", status=500)
     return EXPLICIT_VR_LE
-
-
-def is_encapsulated(ds: Dataset) -> bool:
-    """True if the Pixel Data uses the encapsulated format (PS3.5 A.4)."""
-    return "PixelData" in ds and transfer_syntax_of(ds) not in NATIVE_SYNTAXES
 
 
 def _decoded_photometric(pi: str) -> str:

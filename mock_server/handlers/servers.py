@@ -12,18 +12,20 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from typing import Any, Iterator
 
 from werkzeug.wrappers import Request, Response
 
 from ..client.chunking import plan_chunks
-from ..client.remote import BODY_ERRORS, RemoteClient, RemoteError, body_failure, remote_url
+from ..client.remote import RemoteClient, RemoteError, remote_url
+from ..client.wado import retrieve_parts
 from ..config import ConfigError, RemoteServer, parse_remote_server
-from ..dicomweb.multipart import (MultipartError, Part, content_type_header, iter_multipart, iter_parts,
-                                  multipart_length, new_boundary, parse_content_type)
+from ..dicomweb.multipart import (Part, ReceivedPart, content_type_header, iter_parts,
+                                  multipart_length, new_boundary)
 from ..dicomweb.uids import is_uid
 from ..errors import HttpError
-from ..store.base import InstanceRecord, InvalidInstance, StoreError
+from ..store.base import InstanceRecord, StoreError
 from ..store.orthanc_ids import ORTHANC_ID_RE
 from ..state import AppState
 from .common import json_response
@@ -268,40 +270,22 @@ def remote_retrieve(state: AppState, request: Request, name: str) -> Response:
     paths = [_retrieve_path(item) for item in resources]
     client = RemoteClient(server, state.settings)
     arguments = body.get("Arguments") or body.get("HttpArguments")
-    retrieved: list[str] = []
-    seen: set[str] = set()
-    accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    # Overlapping resources (a study, then one of its series) list each instance once: the
+    # seed's answer lists the instances.
+    retrieved: dict[str, None] = {}
     for path in paths:
-        url = remote_url(server, path, arguments)
-        answer = client.request("GET", url, headers={"Accept": accept},
-                                session_headers=body.get("HttpHeaders"), stream=True)
-        try:
-            if answer.status_code == 404:
-                raise HttpError(404, f"the remote has no {path}")
-            if answer.status_code != 200:
-                raise HttpError(502, f"remote WADO-RS {path} answered {answer.status_code} {answer.reason}")
-            mime, params = parse_content_type(answer.headers.get("Content-Type", ""))
-            if mime != "multipart/related" or "boundary" not in params:
-                raise HttpError(502, f"remote WADO-RS {path} answered {mime or 'no Content-Type'}, not multipart")
-            answer.raw.decode_content = True
-            for part in iter_multipart(answer.raw, params["boundary"]):
-                with part:
-                    try:
-                        with part.open() as fh:
-                            oid = state.store.add(fh).record.orthanc_id
-                        # Overlapping resources (a study, then one of its series) list each
-                        # instance once: the seed's answer lists the instances.
-                        if oid not in seen:
-                            seen.add(oid)
-                            retrieved.append(oid)
-                    except (InvalidInstance, StoreError) as exc:
-                        raise HttpError(502, f"an instance retrieved from {path} cannot be stored: "
-                                             f"{exc.reason}") from None
-        except MultipartError as exc:
-            raise HttpError(502, f"remote WADO-RS {path} sent a malformed multipart body: {exc}") from None
-        except BODY_ERRORS as exc:
-            raise body_failure(server, exc) from None
-        finally:
-            answer.close()
-    return json_response(retrieved)
+        with closing(retrieve_parts(client, server, path, arguments=arguments,
+                                    session_headers=body.get("HttpHeaders"))) as parts:
+            for part in parts:
+                retrieved.setdefault(_store_part(state, part, path))
+    return json_response(list(retrieved))
 
+
+def _store_part(state: AppState, part: ReceivedPart, path: str) -> str:
+    """Store one retrieved instance; its Orthanc identifier."""
+    with part:
+        try:
+            with part.open() as fh:
+                return state.store.add(fh).record.orthanc_id
+        except StoreError as exc:
+            raise HttpError(502, f"an instance retrieved from {path} cannot be stored: {exc.reason}") from None

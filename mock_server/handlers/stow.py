@@ -67,7 +67,8 @@ def _peek_uids(part: ReceivedPart) -> tuple[str, str]:
 
 
 def _spool_dir(state: AppState) -> str | None:
-    """Large parts are spooled inside the store, so crash recovery removes what a kill leaves."""
+    """Large parts are spooled inside a disk store, so its crash recovery removes what a kill
+    leaves; a store without a directory of its own leaves them to the system's temporary one."""
     tmp_dir = getattr(state.store, "tmp_dir", None)
     return str(tmp_dir) if tmp_dir is not None else None
 

@@ -127,8 +127,12 @@ class StagedInstance:
 
 
 class Store(Protocol):
-    """What handlers may do with a store (:class:`~mock_server.store.disk.DiskStore` is the
-    one the mock serves)."""
+    """What handlers may do with a store: :class:`~mock_server.store.disk.DiskStore` (the one the
+    mock serves by default) and :class:`~mock_server.store.memory.MemoryStore` implement it."""
+
+    #: Refuse an instance whose Pixel Data cannot be decoded (``CheckPixelData``); when False it
+    #: is stored and the reason recorded (:attr:`InstanceRecord.pixel_problem`).
+    refuse_undecodable: bool
 
     def add(self, source: BinaryIO | str | Path, *, expected_study_uid: str | None = None,
             check_pixels: bool = True) -> AddResult:
@@ -189,3 +193,11 @@ class Store(Protocol):
     def instances_under(self, level: str, oid: str) -> list[InstanceRecord]: ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def load(self, files: Iterable[str | Path]) -> int:
+        """Store the files whose SOP Instance UID is not stored yet (start-up seeding)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds (files, connections); it is not used afterwards."""
+        ...

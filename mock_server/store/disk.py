@@ -25,7 +25,6 @@ import io
 import logging
 import os
 import shutil
-import struct
 import tempfile
 import threading
 import time
@@ -36,17 +35,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
 import pydicom
-from pydicom.dataelem import RawDataElement
-from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
 
 from ..dicomweb.pixel_check import pixel_data_problem
-from ..dicomweb.qido_attributes import RESERVED_GROUPS
 from ..dicomweb.uids import DEFLATED_EXPLICIT_VR_LE
-from .base import (AddResult, InstanceConflict, InstanceRecord, InvalidInstance, NotFound, SearchResult,
-                   SearchScope, StagedInstance, StoreError)
-from .extract import Extracted, extract
-from .file_meta import file_header, inflate, read_header
+from .base import (AddResult, InstanceRecord, NotFound, SearchResult,
+                   SearchScope, StagedInstance, Store)
+from .extract import extract
+from .file_meta import file_header, read_header
+from .ingest import DEFER_SIZE, check_instance, check_size
 from .search import search
 from .sqlite_index import SqliteIndex
 
@@ -79,62 +75,10 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 _COPY_CHUNK = 1 << 20
-#: Elements longer than this stay on disk while an instance is indexed.
-_DEFER_SIZE = 64 * 1024
-#: A deflated data set may inflate to at most this many bytes.
-_INFLATED_MAX = 1 << 30
-#: Groups whose elements may not appear in a stored data set, and why.
-_NOT_IN_DATA_SETS = {
-    0x0000: "Command elements (group 0000) belong to DIMSE messages (PS3.7 annex E), not to data sets",
-    0x0002: "File Meta Information elements (group 0002) belong in the File Meta header (PS3.10 7.1)",
-    **{group: f"group {group:04X} may not be used (PS3.5 7.8.1)" for group in RESERVED_GROUPS},
-}
 #: How long a superseded file stays readable in ``retired/`` for the responses that listed it.
 RETIRED_GRACE_SECONDS = 600.0
 #: The ``retired/`` directory is swept at most this often (per process).
 _SWEEP_INTERVAL = 30.0
-
-
-def _encapsulated_end(fh: BinaryIO, offset: int, size: int) -> int | None:
-    """End offset of undefined-length encapsulated data (PS3.5 A.4), None when cut short."""
-    pos = offset
-    while pos + 8 <= size:
-        fh.seek(pos)
-        group, element, length = struct.unpack("<HHL", fh.read(8))
-        if (group, element) == (0xFFFE, 0xE0DD):
-            return pos + 8
-        if (group, element) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF:
-            return None
-        pos += 8 + length
-    return None
-
-
-def _check_complete(ds: pydicom.Dataset, fh: BinaryIO, size: int) -> None:
-    """Refuse a truncated file (PS3.18 I.2.2 failure 0xC000).
-
-    pydicom does not read elements longer than ``defer_size`` while indexing (nor
-    complain when one is cut short), and on a short read of the top-level data set it
-    drops every element with a warning; both must not end in a stored instance.
-    ``fh`` is the file object ``ds`` was read from.
-    """
-    if len(ds) == 0:
-        raise InvalidInstance("the data set is empty or truncated", 0xC000)
-    for raw in ds._dict.values():
-        tell = getattr(raw, "value_tell", None)
-        length = getattr(raw, "length", None)
-        if not isinstance(raw, RawDataElement) or tell is None or length is None:
-            continue
-        if length == 0xFFFFFFFF:
-            if raw.tag != 0x7FE00010:
-                continue  # a sequence: pydicom parses it and fails on a short read
-            # Encapsulated Pixel Data: read or deferred, its items must end with the
-            # Sequence Delimitation Item (pydicom only warns when it is missing).
-            end = _encapsulated_end(fh, tell, size)
-        else:
-            end = tell + length
-        if end is None or end > size:
-            raise InvalidInstance(f"the file is truncated: element {Tag(raw.tag)} ends past its "
-                                  f"{size} bytes", 0xC000)
 
 
 class DiskStore:
@@ -222,7 +166,7 @@ class DiskStore:
             try:
                 with open(path, "rb") as fh:
                     ts, _ = read_header(fh)
-                ds = pydicom.dcmread(path, defer_size=None if ts == DEFLATED_EXPLICIT_VR_LE else _DEFER_SIZE)
+                ds = pydicom.dcmread(path, defer_size=None if ts == DEFLATED_EXPLICIT_VR_LE else DEFER_SIZE)
                 size = path.stat().st_size
                 extracted = extract(ds)
                 extracted.pixel_problem = pixel_data_problem(ds, size)
@@ -258,8 +202,9 @@ class DiskStore:
                 size, content = self._spool(source, spooled)
                 received = spooled
             with (io.BytesIO(content) if content is not None else open(received, "rb")) as fh:
-                extracted, data_start = self._check(fh, size, in_memory=content is not None,
-                                                    expected_study_uid=expected_study_uid, check_pixels=check_pixels)
+                extracted, data_start = check_instance(
+                    fh, size, in_memory=content is not None, expected_study_uid=expected_study_uid,
+                    check_pixels=check_pixels, refuse_undecodable=self.refuse_undecodable)
             header = file_header(extracted.transfer_syntax_uid, extracted.sop_class_uid,
                                  extracted.sop_instance_uid)
             with open(tmp_path, "wb") as out:
@@ -277,50 +222,6 @@ class DiskStore:
         finally:
             spooled.unlink(missing_ok=True)
         return StagedInstance(extracted, len(header) + size - data_start, handle=tmp_path, synced=synced)
-
-    def _check(self, fh: BinaryIO, size: int, *, in_memory: bool, expected_study_uid: str | None,
-               check_pixels: bool) -> tuple[Extracted, int]:
-        """Parse and check the Part 10 stream ``fh`` of ``size`` bytes: its index rows and
-        the offset of its data set.  A stream read from a file leaves long elements unread."""
-        ts, data_start = read_header(fh)
-        deflated = ts == DEFLATED_EXPLICIT_VR_LE
-        fh.seek(0)
-        try:
-            # pydicom inflates a deflated data set into memory whole: nothing is deferred then.
-            ds = pydicom.dcmread(fh, defer_size=None if in_memory or deflated else _DEFER_SIZE)
-        except (InvalidDicomError, EOFError) as exc:
-            raise InvalidInstance(f"not a DICOM Part 10 instance: {exc}".splitlines()[0], 0xC000) from None
-        except Exception as exc:  # pydicom raises many types on corrupt input
-            raise InvalidInstance(f"cannot parse the DICOM instance: {type(exc).__name__}: {exc}"
-                                  .splitlines()[0][:300], 0xC000) from None
-        misplaced = next((tag for tag in ds.keys() if tag.group in _NOT_IN_DATA_SETS), None)
-        if misplaced is not None:
-            raise InvalidInstance(f"the data set holds element {Tag(misplaced)}: "
-                                  f"{_NOT_IN_DATA_SETS[misplaced.group]}", 0xC000)
-        try:
-            if deflated:  # element offsets count in the inflated data set
-                fh.seek(data_start)
-                inflated = inflate(fh.read(), _INFLATED_MAX)
-                _check_complete(ds, io.BytesIO(inflated), len(inflated))
-            else:
-                _check_complete(ds, fh, size)
-            extracted = extract(ds)
-        except StoreError:
-            raise
-        except Exception as exc:  # pydicom converts values lazily: unknown VR, bad lengths...
-            raise InvalidInstance(f"cannot read the DICOM instance: {type(exc).__name__}: {exc}"
-                                  .splitlines()[0][:300], 0xC000) from None
-        extracted.transfer_syntax_uid = ts
-        if expected_study_uid is not None and extracted.study_instance_uid != expected_study_uid:
-            # A conflict with the request (PS3.18 table 10.5.3-1: 409 "Study Instance UID
-            # mismatch"), not a malformed instance.
-            raise InstanceConflict(
-                f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
-                f"{expected_study_uid}", 0xA900)
-        extracted.pixel_problem = pixel_data_problem(ds, size) if check_pixels else None
-        if extracted.pixel_problem and self.refuse_undecodable:
-            raise InvalidInstance(extracted.pixel_problem.splitlines()[0][:300], 0xC000)
-        return extracted, data_start
 
     def commit(self, staged: StagedInstance) -> AddResult:
         """Second half of :meth:`add`: wait for the disk, rename, index (one transaction)."""
@@ -375,8 +276,7 @@ class DiskStore:
         return size, None
 
     def _check_size(self, size: int) -> None:
-        if self.max_instance_size is not None and size > self.max_instance_size:
-            raise InvalidInstance(f"the instance exceeds the maximum size of {self.max_instance_size} bytes", 0xA700)
+        check_size(size, self.max_instance_size)
 
     def delete_instance(self, record: InstanceRecord) -> None:
         path = self.index.delete_instance(record.sop_instance_uid)
@@ -506,3 +406,8 @@ class DiskStore:
 
     def counts(self) -> dict[str, int]:
         return self.index.counts()
+
+
+def _conforms(store: DiskStore) -> Store:
+    """mypy checks here that the disk store is a :class:`Store` in every signature."""
+    return store

@@ -21,7 +21,7 @@ from ..dicomweb.resource_urls import BASE_PLACEHOLDER, bulk_path_segment, instan
 from ..dicomweb.uids import IMPLICIT_VR_LE, is_uid
 from .base import InvalidInstance
 
-__all__ = ["Extracted", "extract"]
+__all__ = ["Extracted", "extract", "instance_number"]
 
 #: Binary elements (other than pixel data) at least this long go out as BulkDataURI.
 BULK_THRESHOLD = 64
@@ -133,3 +133,11 @@ def extract(ds: Dataset) -> Extracted:
         modality=_text(ds, "Modality"),
         patient_json=patient_json,
     )
+
+
+def instance_number(data: dict[str, Any]) -> int | None:
+    """The Instance Number (0020,0013) of an instance's DICOM JSON, None when absent."""
+    value = data.get("00200013", {}).get("Value")
+    if value and isinstance(value[0], (int, float)):
+        return int(value[0])
+    return None

@@ -9,17 +9,17 @@ correlated sub-queries on indexed columns.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
-from ..dicomweb.matching import dataset_matches
 from .base import SearchResult, SearchScope
+from .search_common import computed_series, computed_study, match_page, merged_row, uid_values
 from .search_keys import pushdown
 from .sqlite_index import SqliteIndex
 
 __all__ = ["search"]
 
 _STUDY_UID, _SERIES_UID, _SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
+_SQL_INT_MAX = 2 ** 63 - 1
 _UID_COLUMNS = {
     "study": {_STUDY_UID: "st.uid"},
     "series": {_STUDY_UID: "st.uid", _SERIES_UID: "se.uid"},
@@ -38,37 +38,6 @@ _EXTRA_STUDY_SQL = (
 )
 
 
-def _uid_values(filt: Any) -> list[str] | None:
-    """UIDs of a single-value or UID-list filter on a top-level UID key, else None."""
-    if len(filt.path) != 1 or filt.kind not in ("single", "uid_list"):
-        return None
-    raw = filt.raw.replace("\\", ",")
-    return [v.strip() for v in raw.split(",") if v.strip()]
-
-
-def _computed_study(modalities: str | None, n_series: int, n_instances: int,
-                    extra: tuple[Any, ...] = (None, 0, 0, 0)) -> dict[str, Any]:
-    mods = sorted(m for m in (modalities or "").split(",") if m)
-    element: dict[str, Any] = {"vr": "CS"}
-    if mods:
-        element["Value"] = mods
-    sop_classes, n_patient_studies, n_patient_series, n_patient_instances = extra
-    classes = sorted(c for c in (sop_classes or "").split(",") if c)
-    return {
-        "00080061": element,
-        "00080062": {"vr": "UI", "Value": classes} if classes else {"vr": "UI"},
-        "00201200": {"vr": "IS", "Value": [n_patient_studies]},
-        "00201202": {"vr": "IS", "Value": [n_patient_series]},
-        "00201204": {"vr": "IS", "Value": [n_patient_instances]},
-        "00201206": {"vr": "IS", "Value": [n_series]},
-        "00201208": {"vr": "IS", "Value": [n_instances]},
-    }
-
-
-_COMPUTED_TAGS = frozenset({0x00080061, 0x00080062, 0x00201200, 0x00201202, 0x00201204, 0x00201206,
-                            0x00201208, 0x00201209})
-
-
 class _Computed:
     """Computed attributes per study and per series, each looked up once per search."""
 
@@ -82,14 +51,15 @@ class _Computed:
             row = next(iter(self._index.query(
                 f"SELECT {_MODALITIES_SQL}, {_N_STUDY_SERIES_SQL}, {_N_STUDY_INSTANCES_SQL}, {_EXTRA_STUDY_SQL} "
                 "FROM studies st WHERE st.uid = ?", [uid])))
-            self._studies[uid] = _computed_study(row[0], row[1], row[2], tuple(row[3:7]))
+            self._studies[uid] = computed_study((row[0] or "").split(","), row[1], row[2],
+                                                (row[3] or "").split(","), row[4], row[5], row[6])
         return self._studies[uid]
 
     def series(self, uid: str) -> dict[str, Any]:
         if uid not in self._series:
             self._series[uid] = next(iter(self._index.query(
                 "SELECT COUNT(*) FROM instances WHERE series_uid = ?", [uid])))[0]
-        return {"00201209": {"vr": "IS", "Value": [self._series[uid]]}}
+        return computed_series(self._series[uid])
 
 
 def _with_computed(merged: dict[str, Any], row: tuple[Any, ...], computed: _Computed) -> dict[str, Any]:
@@ -97,15 +67,6 @@ def _with_computed(merged: dict[str, Any], row: tuple[Any, ...], computed: _Comp
     merged.update(computed.study(row[0]))
     if row[1] is not None:
         merged.update(computed.series(row[1]))
-    return merged
-
-
-def _raw_merged(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The stored JSON of a row without computed attributes (enough for most keys)."""
-    merged: dict[str, Any] = json.loads(row[2])
-    for text in row[3:5]:
-        if text is not None:
-            merged.update(json.loads(text))
     return merged
 
 
@@ -128,7 +89,7 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
     # UID keys of the tables this level's query joins go to SQL.
     columns = _UID_COLUMNS[scope.level]
     for filt in filters:
-        uids = _uid_values(filt)
+        uids = uid_values(filt)
         column = columns.get(filt.path[0]) if uids is not None else None
         if column is not None and uids is not None:
             clauses.append(f"{column} IN ({','.join('?' * len(uids))})")
@@ -161,26 +122,14 @@ def search(index: SqliteIndex, scope: SearchScope, filters: Iterable[Any], *, li
     computed = _Computed(index)
     result = SearchResult()
     if not py_filters:  # SQL decides alone: page in SQL, count the rest without reading rows
-        page = index.query(f"{sql} LIMIT ? OFFSET ?", params + [-1 if limit is None else limit, offset])
-        result.matches = [_with_computed(_raw_merged(row), row, computed) for row in page]
+        # SQLite takes 64-bit LIMIT and OFFSET values; a larger offset skips every row as surely.
+        page = index.query(f"{sql} LIMIT ? OFFSET ?",
+                           params + [-1 if limit is None else min(limit, _SQL_INT_MAX), min(offset, _SQL_INT_MAX)])
+        result.matches = [_with_computed(merged_row(row), row, computed) for row in page]
         if limit is not None:
             total = next(iter(index.query(f"SELECT COUNT(*) FROM {body}", params)))[0]
             result.remaining = max(0, total - offset - len(result.matches))
         return result
-    matches_computed = any(f.path[0] in _COMPUTED_TAGS for f in py_filters)
-    skipped = 0
-    for row in index.query(sql, params):
-        candidate = _raw_merged(row)
-        if matches_computed:
-            _with_computed(candidate, row, computed)
-        if not dataset_matches(py_filters, candidate, case_sensitive_pn=case_sensitive_pn, fuzzy=fuzzy):
-            continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        if limit is not None and len(result.matches) >= limit:
-            result.remaining += 1  # counted for the Warning header (PS3.18 8.3.4.4.1)
-            continue
-        result.matches.append(candidate if matches_computed else _with_computed(candidate, row, computed))
-    return result
-
+    return match_page(index.query(sql, params), py_filters, merged=merged_row,
+                      with_computed=lambda candidate, row: _with_computed(candidate, row, computed),
+                      limit=limit, offset=offset, case_sensitive_pn=case_sensitive_pn, fuzzy=fuzzy)

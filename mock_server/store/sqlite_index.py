@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .base import InstanceConflict, InstanceRecord
-from .extract import Extracted
+from .extract import Extracted, instance_number
 from .orthanc_ids import instance_id, patient_id, series_id, study_id
 from .search_keys import date_key, name_grams, name_keys
 
@@ -63,13 +63,6 @@ _INSTANCE_COLUMNS = ("uid, sop_class_uid, series_uid, study_uid, patient_id, tra
 
 def _record(row: tuple[Any, ...]) -> InstanceRecord:
     return InstanceRecord(*row)
-
-
-def _instance_number(data: dict[str, Any]) -> int | None:
-    value = data.get("00200013", {}).get("Value")
-    if value and isinstance(value[0], (int, float)):
-        return int(value[0])
-    return None
 
 
 class SqliteIndex:
@@ -178,7 +171,7 @@ class SqliteIndex:
                 conn.execute("INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              (in_oid, ex.sop_instance_uid, ex.sop_class_uid, ex.series_instance_uid,
                               ex.study_instance_uid, ex.patient_id, ex.transfer_syntax_uid, size,
-                              ex.number_of_frames, _instance_number(ex.instance_json), path,
+                              ex.number_of_frames, instance_number(ex.instance_json), path,
                               json.dumps(ex.instance_json, ensure_ascii=False), ex.metadata_text,
                               ex.pixel_problem))
                 conn.execute("COMMIT")

@@ -17,7 +17,7 @@ from werkzeug.routing import Map
 from werkzeug.wrappers import Request, Response
 
 from .config import Settings
-from .cors import add_cors_headers, answer_options, answer_preflight, is_preflight
+from .cors import add_cors_headers, allowed_methods, answer_options, answer_preflight, is_preflight
 from .errors import HttpError, error_response
 from .faults import FaultInjector
 from .handlers.common import warning_value
@@ -91,14 +91,21 @@ class MockApp:
         denied = self._auth_denied(request)
         if denied is not None:
             return denied
-        if request.method == "OPTIONS":
-            return answer_options(request, self.url_map)
         try:
             # Inside the try: a Host header that is not a host name (an IDNA label over 63
             # characters) makes werkzeug raise BadHost here, which was a 500.
             adapter = self.url_map.bind_to_environ(request.environ)
-            endpoint, values = adapter.match()
-            return endpoint(self.state, request, **values)
+            try:
+                endpoint, values = adapter.match()
+            except (MethodNotAllowed, RouteNotFound):
+                if request.method != "OPTIONS":
+                    raise
+                # a plain OPTIONS where no Retrieve Capabilities is served: the path's methods (RFC 7231 4.3.7)
+                return answer_options(request, self.url_map)
+            response: Response = endpoint(self.state, request, **values)
+            if request.method == "OPTIONS":  # Retrieve Capabilities, with the path's methods (RFC 7231 4.3.7)
+                response.headers.setdefault("Allow", allowed_methods(self.url_map, request))
+            return response
         except HttpError as exc:  # every refusal of protocol, store and handler code
             response = error_response(exc.status, exc.reason, exc.headers)
             if exc.warning:

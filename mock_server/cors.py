@@ -9,6 +9,9 @@ origin; the browser shows it a response only when the mock allows that origin.
   every path, before authentication (browsers never send credentials on a preflight): 204 with
   the path's methods and the request headers viewers send (Accept, Authorization, Content-Type,
   and any other header name the preflight asks for), or 403 for an origin not allowed.
+* A plain ``OPTIONS`` (no ``Access-Control-Request-Method``) is not a preflight: on a DICOMweb
+  resource it is Retrieve Capabilities (PS3.18 8.9, :mod:`mock_server.handlers.capabilities`),
+  elsewhere 204 with the path's methods in ``Allow``.
 * Every other response to an allowed origin carries ``Access-Control-Allow-Origin`` and exposes
   the headers a DICOMweb client reads (:data:`EXPOSED`).
 * With authentication on, credentials are allowed only for origins listed by name: the origin is
@@ -27,7 +30,8 @@ from werkzeug.wrappers import Request, Response
 from .config import Settings
 from .errors import error_response
 
-__all__ = ["EXPOSED", "ALLOWED_HEADERS", "is_preflight", "answer_preflight", "answer_options", "add_cors_headers"]
+__all__ = ["EXPOSED", "ALLOWED_HEADERS", "is_preflight", "answer_preflight", "answer_options", "allowed_methods",
+           "add_cors_headers"]
 
 #: Response headers a page may read besides the CORS-safelisted ones.
 EXPOSED = "Content-Type, Content-Location, Content-Length, Location, Warning, WWW-Authenticate"
@@ -46,7 +50,7 @@ def _allowance(settings: Settings, origin: str) -> str | None:
     return "any" if "*" in allowed else None
 
 
-def _methods(url_map: Map, request: Request) -> str:
+def allowed_methods(url_map: Map, request: Request) -> str:
     """The methods of the requested path (all the mock's methods when no route matches)."""
     try:
         methods = url_map.bind_to_environ(request.environ).allowed_methods()
@@ -80,8 +84,9 @@ def is_preflight(request: Request) -> bool:
 
 
 def answer_options(request: Request, url_map: Map) -> Response:
-    """A plain ``OPTIONS`` request (not a preflight): the path's methods (RFC 7231 4.3.7)."""
-    return _no_content({"Allow": _methods(url_map, request)})
+    """A plain ``OPTIONS`` request (not a preflight) on a path without Retrieve Capabilities: the
+    path's methods (RFC 7231 4.3.7)."""
+    return _no_content({"Allow": allowed_methods(url_map, request)})
 
 
 def answer_preflight(request: Request, settings: Settings, url_map: Map) -> Response:
@@ -91,7 +96,7 @@ def answer_preflight(request: Request, settings: Settings, url_map: Map) -> Resp
         reason = ("CORS is off (CorsAllowedOrigins is empty)" if not settings.cors_allowed_origins
                   else f"origin {origin[:100]!r} is not in CorsAllowedOrigins")
         return error_response(403, reason, [("Vary", "Origin")])
-    methods = _methods(url_map, request)
+    methods = allowed_methods(url_map, request)
     return _no_content({
         "Allow": methods,
         "Access-Control-Allow-Methods": methods,

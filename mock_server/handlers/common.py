@@ -9,13 +9,16 @@ from typing import Any, Iterable, Iterator
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
+from ..dicomweb.charsets import selected_charset
+from ..dicomweb.negotiation import Choice
+from ..dicomweb.query_string import query_values
 from ..dicomweb.multipart import Part, content_type_header, iter_parts, multipart_length, new_boundary
 from ..config import Settings
 from ..errors import HttpError
 from ..urls import site_root
 from ..state import AppState
 
-__all__ = ["json_response", "multipart_response", "check_no_content_coding", "reading_body", "TRUNCATED_BODY"]
+__all__ = ["check_charsets", "json_response", "multipart_response", "check_no_content_coding", "reading_body", "TRUNCATED_BODY"]
 
 
 def json_response(obj: Any, status: int = 200, content_type: str = "application/json") -> Response:
@@ -42,6 +45,15 @@ def located(response: Response, request: Request, settings: Settings, *, query: 
     path = request.full_path.rstrip("?") if query else request.path
     response.headers["Content-Location"] = site_root(request, settings) + path
     return response
+
+
+def check_charsets(request: Request, choice: Choice) -> None:
+    """Every text representation is written in UTF-8, the one charset the Selected Character Set
+    (PS3.18 8.8.5) can be; selecting it refuses a charset Query Parameter that is not valid or not
+    supported (8.3.3.2: 400)."""
+    media_charset = choice.media_range.params.get("charset") if choice.media_range is not None else None
+    selected_charset(query_values(request.query_string, "charset"), request.headers.get("Accept-Charset"),
+                     media_charset)
 
 
 def check_no_content_coding(request: Request) -> None:

@@ -33,7 +33,7 @@ from ..leniency import accept_required
 from ..store.base import SearchScope
 from ..urls import dicomweb_base
 from ..state import AppState
-from .common import MAX_WARNINGS, multipart_response, warning_value
+from .common import MAX_WARNINGS, check_charsets, multipart_response, warning_value
 
 _JSON = Offer(media_type="application/dicom+json")
 _PLAIN_JSON = Offer(media_type="application/json")
@@ -44,6 +44,7 @@ def _search(state: AppState, request: Request, resource: str, study: str | None 
             series: str | None = None) -> Response:
     choice = negotiate(request.headers.get("Accept"), [_JSON, _XML, _PLAIN_JSON], default=_JSON,
                        require_accept=accept_required(state.settings, request))
+    check_charsets(request, choice)
     query = parse_qido(resource, query_pairs(request.query_string))
     if study is not None and not state.store.study_exists(study):
         raise HttpError(404, f"no study {study} in this server")

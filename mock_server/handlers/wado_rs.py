@@ -28,7 +28,7 @@ from ..leniency import accept_required
 from ..store.base import InstanceRecord
 from ..urls import dicomweb_base
 from ..state import AppState
-from .common import located, multipart_response, warning_value
+from .common import check_charsets, located, multipart_response, warning_value
 
 #: Transfer Syntaxes offered over the web: Implicit VR Little Endian and Explicit VR Big
 #: Endian "shall not be used with Web Services" (PS3.18 8.7.3), even though the
@@ -47,8 +47,10 @@ def _accept_query(request: Request) -> str | None:
 def _negotiate(request: Request, offers: list[Offer], default: Offer | None, state: AppState | None = None) -> Choice:
     # The "accept" Query Parameter is prioritized before the Accept header field
     # (PS3.18 8.3.3.1, 8.7.8.1; origin server usage M in table 10.4.1-5).
-    return negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
-                     require_accept=state is not None and accept_required(state.settings, request))
+    choice = negotiate(request.headers.get("Accept"), offers, default=default, accept_query=_accept_query(request),
+                       require_accept=state is not None and accept_required(state.settings, request))
+    check_charsets(request, choice)
+    return choice
 
 
 def _instance_url(base: str, r: InstanceRecord) -> str:

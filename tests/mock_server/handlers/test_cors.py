@@ -85,11 +85,19 @@ def test_preflight_needs_no_credentials(auth_app):
     assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
 
 
-def test_plain_options_answers_allow(default_app):
+def test_plain_options_is_retrieve_capabilities_with_allow(default_app):
+    # Not a preflight (no Origin, no Access-Control-Request-Method): PS3.18 8.9 Retrieve Capabilities.
     r = MockClient(default_app).open(STUDIES, method="OPTIONS")
-    assert r.status_code == 204
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/vnd.sun.wadl+xml"
     assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in r.headers["Allow"].split(",")}
     assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_plain_options_outside_dicomweb_answers_allow(default_app):
+    r = MockClient(default_app).open("/system", method="OPTIONS")
+    assert r.status_code == 204
+    assert {m.strip() for m in r.headers["Allow"].split(",")} == {"GET", "HEAD", "OPTIONS"}
 
 
 def test_plain_options_needs_credentials_when_auth_is_on(auth_app):

@@ -46,6 +46,7 @@ def assert_error(r, status: int) -> None:
     ("POST", "/system", {"GET"}),
     ("GET", "/_mock/reset", {"POST"}),
     ("POST", "/_mock/status", {"GET"}),
+    ("GET", "/dicom-web/", {"OPTIONS"}),  # the Base URI: Retrieve Capabilities only (PS3.18 8.9)
 ])
 def test_wrong_method_is_405_with_allow(client, method, path, allowed):
     r = client.open(path, method=method)
@@ -54,7 +55,7 @@ def test_wrong_method_is_405_with_allow(client, method, path, allowed):
     assert allowed <= listed and method not in listed
 
 
-@pytest.mark.parametrize("path", ["/nope", "/dicom-web/", "/dicom-web/patients", "/dicom-web/studies/1.2/frames/1",
+@pytest.mark.parametrize("path", ["/nope", "/dicom-web/patients", "/dicom-web/studies/1.2/frames/1",
                                   "/dicom-web/studies/1.2/series/3.4/instances/5.6/frames/1/x", "/_mock/nope"])
 def test_unknown_path_is_404(client, path):
     assert_error(client.get(path), 404)

@@ -201,3 +201,13 @@ class Store(Protocol):
     def close(self) -> None:
         """Release what the store holds (files, connections); it is not used afterwards."""
         ...
+
+
+def delete_records(store: Store, level: str, oid: str) -> int:
+    """Delete the Orthanc resource ``oid`` of ``level`` and everything below it; returns instances removed."""
+    records = store.instances_under(level, oid)
+    if not records:
+        raise NotFound(f"unknown {level[:-1] if level != 'series' else 'series'} {oid}")
+    for record in records:
+        store.delete_instance(record)
+    return len(records)

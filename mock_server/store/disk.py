@@ -39,7 +39,7 @@ import pydicom
 from ..dicomweb.pixel_check import pixel_data_problem
 from ..dicomweb.uids import DEFLATED_EXPLICIT_VR_LE
 from .base import (AddResult, InstanceRecord, NotFound, SearchResult,
-                   SearchScope, StagedInstance, Store)
+                   SearchScope, StagedInstance, Store, delete_records)
 from .extract import extract
 from .file_meta import file_header, read_header
 from .ingest import DEFER_SIZE, check_instance, check_size
@@ -322,12 +322,7 @@ class DiskStore:
 
     def delete_resource(self, level: str, oid: str) -> int:
         """Delete an Orthanc resource and everything below it; returns instances removed."""
-        records = self.index.instances_under(level, oid)
-        if not records:
-            raise NotFound(f"unknown {level[:-1] if level != 'series' else 'series'} {oid}")
-        for record in records:
-            self.delete_instance(record)
-        return len(records)
+        return delete_records(self, level, oid)
 
     def reset(self, files: Iterable[str | Path] = ()) -> int:
         """Remove everything, then store ``files``; returns how many were stored."""

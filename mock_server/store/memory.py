@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import pydicom
 
 from .base import (AddResult, InstanceConflict, InstanceRecord, NotFound, SearchResult, SearchScope,
-                   StagedInstance, Store)
+                   StagedInstance, Store, delete_records)
 from .extract import Extracted, instance_number
 from .file_meta import file_header
 from .ingest import check_instance, check_size
@@ -222,12 +222,7 @@ class MemoryStore:
 
     def delete_resource(self, level: str, oid: str) -> int:
         """Delete an Orthanc resource and everything below it; returns instances removed."""
-        records = self.instances_under(level, oid)
-        if not records:
-            raise NotFound(f"unknown {level[:-1] if level != 'series' else 'series'} {oid}")
-        for record in records:
-            self.delete_instance(record)
-        return len(records)
+        return delete_records(self, level, oid)
 
     def reset(self, files: Iterable[str | Path] = ()) -> int:
         """Remove everything, then store ``files``; returns how many were stored."""

@@ -42,10 +42,15 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from .features import is_optional, requires
 from .requirements import Catalogue

@@ -13,11 +13,15 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import requests
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from dicomweb_conformance.baseline import failure_line, test_glob
 from dicomweb_conformance.profiles import ProfileError, load_profile

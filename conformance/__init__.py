@@ -7,4 +7,7 @@ against the embedded mock, or add ``--dicomweb-url URL`` for another server; see
 Test modules use the fixtures ``client``, ``truth``, ``target``, ``expect``,
 ``make_client``, ``fresh_truth``, ``target_profile`` and ``run_options``, and
 cite requirement IDs with ``@pytest.mark.requirement("QIDO-001", ...)``.
+
+The console command imports this package before pytest starts, so pytest is told not to
+rewrite it (PYTEST_DONT_REWRITE); the modules below it are still rewritten.
 """

@@ -24,8 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import re
-from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from pydicom.charset import convert_encodings
@@ -41,6 +39,12 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.valuerep import format_number_as_ds
 
+from .dicom_json_raw import raw_attribute_json, raw_fast_path_usable
+from .dicom_json_values import (
+    ALL_VRS, ATTR_MEMBERS, BINARY_VRS, BULK_ALLOWED_VRS, DS_RE, ENCODERS, INT_RANGES, IS_RE, KEY_RE, PIXEL_DATA_TAGS,
+    PN_GROUPS, TEXT_VRS, DicomJsonError, ds_to_json, is_to_json, parse_tag_key, pn_from_json, pn_to_json,
+)
+
 __all__ = [
     "ALL_VRS", "BINARY_VRS", "BULK_ALLOWED_VRS", "PIXEL_DATA_TAGS", "PN_GROUPS",
     "BulkDataURICallback", "BulkDataLoader", "DicomJsonError",
@@ -51,142 +55,6 @@ __all__ = [
 
 BulkDataURICallback = Callable[[tuple[int, ...]], "str | None"]
 BulkDataLoader = Callable[[str], bytes]
-
-#: The 34 VRs of the 2019a edition (PS3.5 Table 6.2-1, PS3.19 A.1.6 schema).
-ALL_VRS = frozenset(
-    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST "
-    "SV TM UC UI UL UN UR US UT UV".split()
-)
-#: VRs whose value is only ever InlineBinary or BulkDataURI (F.2.2).
-BINARY_VRS = frozenset("OB OD OF OL OV OW UN".split())
-#: VRs that may carry a BulkDataURI (F.2.2).
-BULK_ALLOWED_VRS = frozenset(
-    "DS FL FD IS LT OB OD OF OL OV OW SL SS ST SV UC UL UN US UT UV".split()
-)
-TEXT_VRS = frozenset("AE AS CS DA DT LO LT SH ST TM UC UI UR UT".split())
-INT_RANGES: dict[str, tuple[int, int]] = {
-    "US": (0, 0xFFFF), "SS": (-0x8000, 0x7FFF),
-    "UL": (0, 0xFFFFFFFF), "SL": (-(2**31), 2**31 - 1),
-    "SV": (-(2**63), 2**63 - 1), "UV": (0, 2**64 - 1),
-}
-PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
-PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
-MAX_SAFE_INT = 2**53
-_ATTR_MEMBERS = frozenset({"vr", "Value", "BulkDataURI", "InlineBinary"})
-
-_KEY_RE = re.compile(r"[0-9A-F]{8}\Z")
-_IS_RE = re.compile(r"[+-]?[0-9]+\Z")
-_DS_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-
-
-class DicomJsonError(ValueError):
-    """Malformed DICOM JSON (PS3.18 Annex F); the message names the tag."""
-
-
-# --------------------------------------------------------------------------
-# Value helpers (also used to build QIDO rows quickly)
-# --------------------------------------------------------------------------
-
-def parse_tag_key(key: Any) -> int:
-    """Parse an F.2.2 attribute name; raise DicomJsonError if it is not 8 uppercase hex."""
-    if not isinstance(key, str) or not _KEY_RE.match(key):
-        raise DicomJsonError(f"attribute name {key!r} is not 8 uppercase hex digits (F.2.2)")
-    return int(key, 16)
-
-
-def pn_to_json(value: Any) -> dict[str, str] | None:
-    """Encode one PN value (str or PersonName) as an F.2.2 object; None if empty."""
-    if value is None:
-        return None
-    text = str(value)
-    if not text:
-        return None
-    out = {name: group for name, group in zip(PN_GROUPS, text.split("=", 2)) if group}
-    return out or None
-
-
-def pn_from_json(value: Any, where: str) -> str:
-    """Decode one F.2.2 PN object (or null) to the DICOM string form."""
-    if value is None:
-        return ""
-    if not isinstance(value, dict):
-        raise DicomJsonError(f"{where}: PN value must be an object or null, got {type(value).__name__}")
-    groups = []
-    for name, group in value.items():
-        if name not in PN_GROUPS:
-            raise DicomJsonError(f"{where}: PN value has unknown member {name!r}")
-        if not isinstance(group, str):
-            raise DicomJsonError(f"{where}: PN {name} must be a string")
-    for name in PN_GROUPS:
-        groups.append(value.get(name, ""))
-    return "=".join(groups).rstrip("=")
-
-
-def ds_to_json(value: Any) -> int | float | str | None:
-    """Encode one DS value: a JSON number when exact, else the original string."""
-    if value is None:
-        return None
-    text = getattr(value, "original_string", None)
-    if text is None:
-        text = value if isinstance(value, str) else repr(float(value))
-    text = text.strip(" ")
-    if not text:
-        return None
-    if _IS_RE.match(text):
-        number = int(text)
-        return number if abs(number) <= MAX_SAFE_INT else text
-    if _DS_RE.match(text):
-        real = float(text)
-        if math.isfinite(real) and Decimal(repr(real)) == Decimal(text):
-            return real
-    return text
-
-
-def is_to_json(value: Any) -> int | str | None:
-    """Encode one IS value: a JSON number, or the text when it is not a valid IS."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip(" ")
-    if not text:
-        return None
-    return int(text) if _IS_RE.match(text) else text
-
-
-def _very_long_to_json(value: Any) -> int | str:
-    number = int(value)
-    return number if abs(number) <= MAX_SAFE_INT else str(number)
-
-
-def _float_to_json(value: Any) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _text_to_json(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):  # undecoded text: best effort
-        return value.decode("utf-8", "replace") or None
-    return str(value)
-
-
-def _at_to_json(value: Any) -> str:
-    return f"{int(value):08X}"
-
-
-_ENCODERS: dict[str, Callable[[Any], Any]] = {vr: _text_to_json for vr in TEXT_VRS}
-_ENCODERS.update({
-    "PN": pn_to_json, "DS": ds_to_json, "IS": is_to_json, "AT": _at_to_json,
-    "FL": _float_to_json, "FD": _float_to_json,
-    "US": int, "SS": int, "UL": int, "SL": int,
-    "SV": _very_long_to_json, "UV": _very_long_to_json,
-})
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -204,12 +72,12 @@ def attribute_json(vr: str, values: Iterable[Any] | Any | None) -> dict[str, Any
     int tags for AT, numbers (or DS/IS strings) for numeric VRs.  None or an
     empty list gives the F.2.5 empty attribute.  Not for SQ or binary VRs.
     """
-    if vr not in _ENCODERS:
+    if vr not in ENCODERS:
         raise DicomJsonError(f"attribute_json does not handle VR {vr!r}")
     items = _as_list(values)
     if not items:
         return {"vr": vr}
-    encode = _ENCODERS[vr]
+    encode = ENCODERS[vr]
     return {"vr": vr, "Value": [None if v is None else encode(v) for v in items]}
 
 
@@ -223,7 +91,7 @@ def element_json(tag: int, vr: str, values: Iterable[Any] | Any | None) -> dict[
 # --------------------------------------------------------------------------
 
 class _Options:
-    __slots__ = ("bulk", "threshold", "pixels", "numeric_strings")
+    __slots__ = ("bulk", "threshold", "pixels", "numeric_strings", "raw")
 
     def __init__(self, bulk: BulkDataURICallback | None, threshold: int,
                  pixels: bool, numeric_strings: bool) -> None:
@@ -231,6 +99,7 @@ class _Options:
         self.threshold = threshold
         self.pixels = pixels
         self.numeric_strings = numeric_strings
+        self.raw = raw_fast_path_usable()
 
 
 def dataset_to_json(
@@ -270,10 +139,9 @@ def _encode_dataset(ds: Dataset, path: tuple[int, ...], opts: _Options) -> dict[
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
-def _raw_bulk(ds: Dataset, tag: Any, path: tuple[int, ...], opts: _Options) -> dict[str, Any] | None:
+def _raw_bulk(raw: RawDataElement, path: tuple[int, ...], opts: _Options) -> dict[str, Any] | None:
     """``BulkDataURI`` of a still-raw binary element, without reading its value (it may be deferred)."""
-    raw = ds.get_item(tag)
-    if not getattr(raw, "is_raw", False) or raw.VR not in BINARY_VRS or raw.VR == "UN" or not raw.length:
+    if raw.VR not in BINARY_VRS or raw.VR == "UN" or not raw.length:
         return None
     if path[-1] in PIXEL_DATA_TAGS or (raw.length != _UNDEFINED_LENGTH and raw.length >= opts.threshold):
         uri = opts.bulk(path)  # type: ignore[misc]
@@ -284,10 +152,16 @@ def _raw_bulk(ds: Dataset, tag: Any, path: tuple[int, ...], opts: _Options) -> d
 
 def _encode_element(ds: Dataset, tag: Any, path: tuple[int, ...],
                     opts: _Options) -> dict[str, Any] | None:
-    if opts.bulk is not None:
-        bulk = _raw_bulk(ds, tag, path, opts)
-        if bulk is not None:
-            return bulk
+    raw = ds.get_item(tag, keep_deferred=True)
+    if isinstance(raw, RawDataElement):
+        if opts.bulk is not None:
+            bulk = _raw_bulk(raw, path, opts)
+            if bulk is not None:
+                return bulk
+        if opts.raw:
+            attribute = raw_attribute_json(raw, numbers_as_strings=opts.numeric_strings)
+            if attribute is not None:
+                return attribute
     try:
         elem = ds[tag]
     except Exception:  # value not decodable: keep its bytes as UN (F.2.7)
@@ -309,7 +183,7 @@ def _encode_element(ds: Dataset, tag: Any, path: tuple[int, ...],
     if opts.numeric_strings and vr in ("DS", "IS"):
         encode: Callable[[Any], Any] = _numeric_string
     else:
-        encode = _ENCODERS[vr]
+        encode = ENCODERS[vr]
     try:
         return {"vr": vr, "Value": [None if v is None else encode(v) for v in items]}
     except (TypeError, ValueError) as exc:
@@ -421,7 +295,7 @@ def _decode_attribute(tag: int, attr: Any, where: str, loader: BulkDataLoader | 
         raise DicomJsonError(f"{where}: attribute has no \"vr\"")
     if vr not in ALL_VRS:
         raise DicomJsonError(f"{where}: unknown VR {vr!r}")
-    unknown = set(attr) - _ATTR_MEMBERS
+    unknown = set(attr) - ATTR_MEMBERS
     if unknown:
         raise DicomJsonError(f"{where}: unexpected member(s) {sorted(unknown)}")
     present = [name for name in ("Value", "BulkDataURI", "InlineBinary") if name in attr]
@@ -494,7 +368,7 @@ def _decode_value(vr: str, value: Any, where: str) -> Any:
             raise DicomJsonError(f"{where}: {vr} value must be a string or null, got {type(value).__name__}")
         return value
     if vr == "AT":
-        if not isinstance(value, str) or not _KEY_RE.match(value):
+        if not isinstance(value, str) or not KEY_RE.match(value):
             raise DicomJsonError(f"{where}: AT value must be 8 uppercase hex digits, got {value!r}")
         return int(value, 16)
     if isinstance(value, bool):
@@ -517,7 +391,7 @@ def _decode_is(value: Any, where: str) -> str:
         value = int(value)
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str) and (not value.strip(" ") or _IS_RE.match(value.strip(" "))):
+    if isinstance(value, str) and (not value.strip(" ") or IS_RE.match(value.strip(" "))):
         return value.strip(" ")
     raise DicomJsonError(f"{where}: IS value must be an integer or an IS string, got {value!r}")
 
@@ -536,7 +410,7 @@ def _decode_ds(value: Any, where: str) -> str:
         if len(text) > 16:
             text = format_number_as_ds(value)
         return text
-    if isinstance(value, str) and (not value.strip(" ") or _DS_RE.match(value.strip(" "))):
+    if isinstance(value, str) and (not value.strip(" ") or DS_RE.match(value.strip(" "))):
         return value.strip(" ")
     raise DicomJsonError(f"{where}: DS value must be a number or a DS string, got {value!r}")
 
@@ -544,7 +418,7 @@ def _decode_ds(value: Any, where: str) -> str:
 def _decode_int(vr: str, value: Any, where: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    elif isinstance(value, str) and vr in ("SV", "UV") and _IS_RE.match(value):
+    elif isinstance(value, str) and vr in ("SV", "UV") and IS_RE.match(value):
         value = int(value)
     if not isinstance(value, int):
         raise DicomJsonError(f"{where}: {vr} value must be an integer, got {value!r}")

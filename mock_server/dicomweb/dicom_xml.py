@@ -27,9 +27,9 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
-from .dicom_json import (
-    ALL_VRS, BINARY_VRS, PN_GROUPS, TEXT_VRS, BulkDataLoader, BulkDataURICallback,
-    DicomJsonError, dataset_to_json, ds_to_json, json_to_dataset, parse_tag_key,
+from .dicom_json import BulkDataLoader, BulkDataURICallback, dataset_to_json, json_to_dataset
+from .dicom_json_values import (
+    ALL_VRS, BINARY_VRS, PN_GROUPS, TEXT_VRS, DicomJsonError, ds_to_json, parse_tag_key,
 )
 
 __all__ = [

@@ -8,17 +8,22 @@ could not (:attr:`~mock_server.store.base.InstanceRecord.pixel_problem`); such a
 retrieve is then refused before its response starts (:func:`refuse_undecodable`,
 406), and the instance is served as stored.
 
-Two cases are not checked: a Transfer Syntax with no installed decoder (its
-conversions are refused with 406 anyway), and instances larger than
-:data:`CHECKED_INSTANCE_MAX` (decoding reads the whole Pixel Data element into
-memory).
+Uncompressed Pixel Data whose length and Image Pixel attributes plainly fit is not
+decoded (:mod:`.native_pixels`).  Two cases are not checked: a Transfer Syntax with
+no installed decoder (its conversions are refused with 406 anyway), and instances
+larger than :data:`CHECKED_INSTANCE_MAX` (decoding reads the whole Pixel Data
+element into memory).
 """
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from .transcoding import TranscodeError, UndecodablePixelData, decode_frames, needs_decoding
+from .native_pixels import native_pixels_whole
+from .transcoding import TranscodeError, UndecodablePixelData, decode_frames, needs_decoding, transfer_syntax_of
 
 __all__ = ["CHECKED_INSTANCE_MAX", "pixel_data_problem", "refuse_undecodable"]
 
@@ -29,11 +34,16 @@ CHECKED_INSTANCE_MAX = 64 * 1024 * 1024
 _PIXEL_DATA = 0x7FE00010
 
 
-def pixel_data_problem(ds: Dataset, size: int) -> str | None:
+def pixel_data_problem(ds: Dataset, size: int, attributes: Mapping[str, Any] | None = None) -> str | None:
     """Why the Pixel Data of ``ds`` (an instance of ``size`` bytes) cannot be decoded;
-    None when it can, or when it is not checked."""
+    None when it can, or when it is not checked.  ``attributes``, the instance's DICOM
+    JSON, lets uncompressed Pixel Data of a common layout pass without being decoded
+    (:func:`~mock_server.dicomweb.native_pixels.native_pixels_whole`)."""
     if _PIXEL_DATA not in ds or size > CHECKED_INSTANCE_MAX:
         return None
+    if attributes is not None:
+        if native_pixels_whole(transfer_syntax_of(ds), _pixel_data_length(ds), attributes):
+            return None
     decoded = 0
     try:
         for _ in decode_frames(ds):
@@ -44,6 +54,20 @@ def pixel_data_problem(ds: Dataset, size: int) -> str | None:
         detail = " ".join(str(exc.__cause__ or exc).split())  # decoders report on several lines
         return f"frame {decoded + 1} of the Pixel Data cannot be decoded: {detail}"
     return None
+
+
+def _pixel_data_length(ds: Dataset) -> int | None:
+    """How many bytes of Pixel Data (7FE0,0010) were read; None when its length is undefined
+    or its value was not read (deferred)."""
+    element = ds.get_item(_PIXEL_DATA, keep_deferred=True)
+    if isinstance(element, RawDataElement):
+        undefined = element.length == 0xFFFFFFFF
+    else:
+        undefined = element.is_undefined_length
+    value = element.value
+    if undefined or not isinstance(value, (bytes, bytearray)):
+        return None
+    return len(value)  # not the element's length: a truncated file holds less
 
 
 def refuse_undecodable(sop_instance_uid: str, pixel_problem: str | None, stored_ts: str,

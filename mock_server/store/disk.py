@@ -169,7 +169,7 @@ class DiskStore:
                 ds = pydicom.dcmread(path, defer_size=None if ts == DEFLATED_EXPLICIT_VR_LE else DEFER_SIZE)
                 size = path.stat().st_size
                 extracted = extract(ds)
-                extracted.pixel_problem = pixel_data_problem(ds, size)
+                extracted.pixel_problem = pixel_data_problem(ds, size, extracted.instance_json)
                 self.index.insert(extracted, str(path.relative_to(self.root)), size)
                 count += 1
             except Exception as exc:  # left unindexed: recover() removes it

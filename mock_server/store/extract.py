@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from ..dicomweb.dicom_json import dataset_to_json
+from ..dicomweb.dicom_json_raw import raw_attribute_json, raw_fast_path_usable
 from ..dicomweb.qido_attributes import level_of
 from ..dicomweb.resource_urls import BASE_PLACEHOLDER, bulk_path_segment, instance_path
 from ..dicomweb.uids import IMPLICIT_VR_LE, is_uid
@@ -58,6 +60,17 @@ class Extracted:
     pixel_problem: str | None = None
 
 
+def _uid(ds: Dataset, tag: int, keyword: str) -> str:
+    """A UID of ``ds``: from its bytes when they settle it (:mod:`..dicomweb.dicom_json_raw`),
+    else as pydicom reads it."""
+    element = ds.get_item(tag, keep_deferred=True)
+    if isinstance(element, RawDataElement) and raw_fast_path_usable():
+        attribute = raw_attribute_json(element)
+        if attribute is not None:
+            return "\\".join(value or "" for value in attribute.get("Value", ()))
+    return _text(ds, keyword)
+
+
 def _text(ds: Dataset, keyword: str) -> str:
     value = ds.get(keyword, "")
     if value is None:
@@ -65,20 +78,28 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
+def _json_text(full: dict[str, Any], tag: int) -> str:
+    """The value of ``tag`` in the DICOM JSON ``full`` as DICOM writes it (several values
+    joined by a backslash, PS3.5 6.4); "" when absent or empty."""
+    values = full.get(f"{tag:08X}", {}).get("Value")
+    if not values:
+        return ""
+    return "\\".join("" if value is None else str(value) for value in values).strip()
+
+
 def extract(ds: Dataset) -> Extracted:
     """Compute the index rows of ``ds``; raises :class:`InvalidInstance` when unusable."""
+    uids = {keyword: _uid(ds, tag, keyword) for tag, keyword in _REQUIRED.items()}
     for tag, keyword in _REQUIRED.items():
-        if not _text(ds, keyword):
+        if not uids[keyword]:
             raise InvalidInstance(f"the instance has no {keyword} ({Tag(tag)})", 0xA900 if tag == 0x00080016 else 0xC000)
     for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID"):
-        value = _text(ds, keyword)
-        if not is_uid(value):
-            raise InvalidInstance(f"{keyword} {value[:70]!r} is not a valid UID", 0xC000)
+        if not is_uid(uids[keyword]):
+            raise InvalidInstance(f"{keyword} {uids[keyword][:70]!r} is not a valid UID", 0xC000)
     meta = getattr(ds, "file_meta", None)
     ts = str(getattr(meta, "TransferSyntaxUID", "") or IMPLICIT_VR_LE)
-    study_uid = _text(ds, "StudyInstanceUID")
-    series_uid = _text(ds, "SeriesInstanceUID")
-    sop_uid = _text(ds, "SOPInstanceUID")
+    study_uid, series_uid = uids["StudyInstanceUID"], uids["SeriesInstanceUID"]
+    sop_uid = uids["SOPInstanceUID"]
     base_instance = BASE_PLACEHOLDER + instance_path(study_uid, series_uid, sop_uid)
 
     def bulk_uri(path: tuple[int, ...]) -> str | None:
@@ -111,26 +132,26 @@ def extract(ds: Dataset) -> Extracted:
         for level_json in (patient_json, study_json, series_json, instance_json):
             level_json["00080005"] = utf8
     frames = 0
-    if "PixelData" in ds or _PIXEL_DATA in ds:
+    if _PIXEL_DATA in ds:
         try:
-            frames = int(ds.get("NumberOfFrames", 1) or 1)
-        except (TypeError, ValueError):
+            frames = int(_json_text(full, 0x00280008) or 1)
+        except ValueError:
             frames = 1
     return Extracted(
         sop_instance_uid=sop_uid,
-        sop_class_uid=_text(ds, "SOPClassUID"),
+        sop_class_uid=uids["SOPClassUID"],
         series_instance_uid=series_uid,
         study_instance_uid=study_uid,
-        patient_id=_text(ds, "PatientID"),
+        patient_id=_json_text(full, 0x00100020),
         transfer_syntax_uid=ts,
         number_of_frames=frames,
         study_json=study_json,
         series_json=series_json,
         instance_json=instance_json,
         metadata_text=json.dumps(full, ensure_ascii=False, separators=(",", ":")),
-        study_date=_text(ds, "StudyDate"),
-        study_time=_text(ds, "StudyTime"),
-        modality=_text(ds, "Modality"),
+        study_date=_json_text(full, 0x00080020),
+        study_time=_json_text(full, 0x00080030),
+        modality=_json_text(full, 0x00080060),
         patient_json=patient_json,
     )
 

@@ -122,7 +122,7 @@ def check_instance(fh: BinaryIO, size: int, *, in_memory: bool, expected_study_u
         raise InstanceConflict(
             f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
             f"{expected_study_uid}", 0xA900)
-    extracted.pixel_problem = pixel_data_problem(ds, size) if check_pixels else None
+    extracted.pixel_problem = pixel_data_problem(ds, size, extracted.instance_json) if check_pixels else None
     if extracted.pixel_problem and refuse_undecodable:
         raise InvalidInstance(extracted.pixel_problem.splitlines()[0][:300], 0xC000)
     return extracted, data_start

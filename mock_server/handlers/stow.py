@@ -20,6 +20,7 @@ import io
 import logging
 import shutil
 import tempfile
+from collections import deque
 from typing import IO, Any, Callable
 
 import pydicom
@@ -114,12 +115,17 @@ def _boundary(state: AppState, request: Request) -> tuple[str, str]:
     return boundary, part_type or "application/dicom"
 
 
+#: Staged instances not yet committed, at most: their files reach the disk (fsync) meanwhile.
+_WINDOW = 4
+
+
 class _Pipeline:
-    """Stages each part, and commits the previous one while the next is checked."""
+    """Stages each part, and commits earlier ones, in order, once their files are on disk
+    (or when more than :data:`_WINDOW` wait), while the next parts are checked."""
 
     def __init__(self, store: Store, outcome: StowOutcome, base: str, study: str | None):
         self.store, self.outcome, self.base, self.study = store, outcome, base, study
-        self.pending: StagedInstance | None = None  # staged, not committed yet
+        self.pending: deque[StagedInstance] = deque()  # staged, not committed yet, oldest first
 
     def add(self, part: ReceivedPart) -> None:
         ctype = (part.content_type or "").split(";")[0].strip().lower()
@@ -138,13 +144,15 @@ class _Pipeline:
             self.outcome.refused(*uids(), exc.failure_code, exc.reason,
                                  conflict=isinstance(exc, InstanceConflict))
             return
-        self.commit_pending()
-        self.pending = staged
+        self.pending.append(staged)
+        while self.pending and (len(self.pending) > _WINDOW or _on_disk(self.pending[0])):
+            self._commit(self.pending.popleft())
 
     def commit_pending(self) -> None:
-        staged, self.pending = self.pending, None
-        if staged is None:
-            return
+        while self.pending:
+            self._commit(self.pending.popleft())
+
+    def _commit(self, staged: StagedInstance) -> None:
         try:
             r = self.store.commit(staged).record
         except InstanceConflict as exc:  # a concurrent writer placed the UID elsewhere first
@@ -156,9 +164,12 @@ class _Pipeline:
                             self.base + resource_path(r.study_instance_uid))
 
     def discard_pending(self) -> None:
-        if self.pending is not None:
-            self.store.discard(self.pending)
-            self.pending = None
+        while self.pending:
+            self.store.discard(self.pending.popleft())
+
+
+def _on_disk(staged: StagedInstance) -> bool:
+    return staged.synced is None or staged.synced.done()
 
 
 def _store_metadata(pipeline: _Pipeline, parts: list[ReceivedPart], base: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from ..dicomweb.dicom_json import dataset_to_json
@@ -60,14 +61,15 @@ class Extracted:
     pixel_problem: str | None = None
 
 
-def _uid(ds: Dataset, tag: int, keyword: str) -> str:
-    """A UID of ``ds``: from its bytes when they settle it (:mod:`..dicomweb.dicom_json_raw`),
-    else as pydicom reads it."""
+def _index_text(ds: Dataset, tag: int, keyword: str) -> str:
+    """A value the index keeps, as text (several values joined by a backslash): from its
+    bytes when they settle it (:mod:`..dicomweb.dicom_json_raw`), else as pydicom reads it
+    (which raises when it cannot: the instance is refused)."""
     element = ds.get_item(tag, keep_deferred=True)
     if isinstance(element, RawDataElement) and raw_fast_path_usable():
         attribute = raw_attribute_json(element)
         if attribute is not None:
-            return "\\".join(value or "" for value in attribute.get("Value", ()))
+            return "\\".join("" if value is None else str(value) for value in attribute.get("Value", ()))
     return _text(ds, keyword)
 
 
@@ -75,21 +77,14 @@ def _text(ds: Dataset, keyword: str) -> str:
     value = ds.get(keyword, "")
     if value is None:
         return ""
+    if isinstance(value, MultiValue):
+        return "\\".join(str(item) for item in value).strip()
     return str(value).strip()
-
-
-def _json_text(full: dict[str, Any], tag: int) -> str:
-    """The value of ``tag`` in the DICOM JSON ``full`` as DICOM writes it (several values
-    joined by a backslash, PS3.5 6.4); "" when absent or empty."""
-    values = full.get(f"{tag:08X}", {}).get("Value")
-    if not values:
-        return ""
-    return "\\".join("" if value is None else str(value) for value in values).strip()
 
 
 def extract(ds: Dataset) -> Extracted:
     """Compute the index rows of ``ds``; raises :class:`InvalidInstance` when unusable."""
-    uids = {keyword: _uid(ds, tag, keyword) for tag, keyword in _REQUIRED.items()}
+    uids = {keyword: _index_text(ds, tag, keyword) for tag, keyword in _REQUIRED.items()}
     for tag, keyword in _REQUIRED.items():
         if not uids[keyword]:
             raise InvalidInstance(f"the instance has no {keyword} ({Tag(tag)})", 0xA900 if tag == 0x00080016 else 0xC000)
@@ -134,24 +129,24 @@ def extract(ds: Dataset) -> Extracted:
     frames = 0
     if _PIXEL_DATA in ds:
         try:
-            frames = int(_json_text(full, 0x00280008) or 1)
-        except ValueError:
+            frames = int(_index_text(ds, 0x00280008, "NumberOfFrames") or 1)
+        except (TypeError, ValueError):
             frames = 1
     return Extracted(
         sop_instance_uid=sop_uid,
         sop_class_uid=uids["SOPClassUID"],
         series_instance_uid=series_uid,
         study_instance_uid=study_uid,
-        patient_id=_json_text(full, 0x00100020),
+        patient_id=_index_text(ds, 0x00100020, "PatientID"),
         transfer_syntax_uid=ts,
         number_of_frames=frames,
         study_json=study_json,
         series_json=series_json,
         instance_json=instance_json,
         metadata_text=json.dumps(full, ensure_ascii=False, separators=(",", ":")),
-        study_date=_json_text(full, 0x00080020),
-        study_time=_json_text(full, 0x00080030),
-        modality=_json_text(full, 0x00080060),
+        study_date=_index_text(ds, 0x00080020, "StudyDate"),
+        study_time=_index_text(ds, 0x00080030, "StudyTime"),
+        modality=_index_text(ds, 0x00080060, "Modality"),
         patient_json=patient_json,
     )
 

@@ -71,26 +71,28 @@ class ReceivedPart:
         self.size = 0
         self._threshold = spool_threshold
         self._spool_dir = spool_dir
-        self._buffer: bytearray | None = bytearray()
+        #: The data while in memory: the pieces as received, joined when first opened.
+        self._chunks: list[bytes] | None = []
         self._file: BinaryIO | None = None
         self._path: str | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- filling (used by iter_multipart)
-    def _write(self, data: bytes | bytearray) -> None:
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
         self.size += len(data)
         if self._file is not None:
             self._file.write(data)
             return
-        assert self._buffer is not None
-        self._buffer += data
-        if len(self._buffer) > self._threshold:
+        assert self._chunks is not None
+        self._chunks.append(bytes(data))
+        if self.size > self._threshold:
             fd, path = tempfile.mkstemp(prefix="dicomweb-part-", dir=self._spool_dir)
             self._path = path
             self._finalizer = weakref.finalize(self, _unlink, path)
             self._file = os.fdopen(fd, "wb")
-            self._file.write(self._buffer)
-            self._buffer = None
+            for chunk in self._chunks:
+                self._file.write(chunk)
+            self._chunks = None
 
     def _finish(self) -> None:
         if self._file is not None:
@@ -112,9 +114,11 @@ class ReceivedPart:
         """A new binary reader over the part data, positioned at 0."""
         if self._path is not None:
             return open(self._path, "rb")
-        if self._buffer is None:
+        if self._chunks is None:
             raise ValueError("part is closed")
-        return io.BytesIO(bytes(self._buffer))
+        if len(self._chunks) > 1:
+            self._chunks = [b"".join(self._chunks)]
+        return io.BytesIO(self._chunks[0] if self._chunks else b"")  # shares the bytes: no copy
 
     def read(self) -> bytes:
         """All part data (loads a spilled part into memory)."""
@@ -127,7 +131,7 @@ class ReceivedPart:
         if self._finalizer is not None:
             self._finalizer()
         self._path = None
-        self._buffer = None
+        self._chunks = None
 
     def __enter__(self) -> ReceivedPart:
         return self
@@ -301,7 +305,8 @@ def _read_body(sc: _Scanner, part: ReceivedPart, delim: bytes, max_part_size: in
             return
         if max_part_size is not None and part.size + n > max_part_size:
             raise MultipartError(f"part {part.index}: larger than the limit of {max_part_size} bytes")
-        part._write(buf[:n])
+        with memoryview(buf) as view:
+            part._write(view[:n])
         del buf[:n]
 
     # RFC 2046: body-part := MIME-part-headers [CRLF *OCTET]. The CRLF at the

@@ -42,7 +42,7 @@ def pixel_data_problem(ds: Dataset, size: int, attributes: Mapping[str, Any] | N
     if _PIXEL_DATA not in ds or size > CHECKED_INSTANCE_MAX:
         return None
     if attributes is not None:
-        if native_pixels_whole(transfer_syntax_of(ds), _pixel_data_length(ds), attributes):
+        if native_pixels_whole(transfer_syntax_of(ds), _pixel_data_length(ds, size), attributes):
             return None
     decoded = 0
     try:
@@ -56,18 +56,21 @@ def pixel_data_problem(ds: Dataset, size: int, attributes: Mapping[str, Any] | N
     return None
 
 
-def _pixel_data_length(ds: Dataset) -> int | None:
-    """How many bytes of Pixel Data (7FE0,0010) were read; None when its length is undefined
-    or its value was not read (deferred)."""
+def _pixel_data_length(ds: Dataset, size: int) -> int | None:
+    """How many bytes of Pixel Data (7FE0,0010) the instance of ``size`` bytes holds; None when
+    its length is undefined.  A value not read yet (deferred) counts when it ends within the
+    instance; a value read counts as read (a truncated file holds less than the element says)."""
     element = ds.get_item(_PIXEL_DATA, keep_deferred=True)
     if isinstance(element, RawDataElement):
-        undefined = element.length == 0xFFFFFFFF
-    else:
-        undefined = element.is_undefined_length
-    value = element.value
-    if undefined or not isinstance(value, (bytes, bytearray)):
+        if element.length == 0xFFFFFFFF:
+            return None
+        if element.value is None:
+            end = element.value_tell + element.length
+            return int(element.length) if element.value_tell is not None and end <= size else None
+    elif element.is_undefined_length:
         return None
-    return len(value)  # not the element's length: a truncated file holds less
+    value = element.value
+    return len(value) if isinstance(value, (bytes, bytearray)) else None
 
 
 def refuse_undecodable(sop_instance_uid: str, pixel_problem: str | None, stored_ts: str,

@@ -203,7 +203,7 @@ class DiskStore:
                 received = spooled
             with (io.BytesIO(content) if content is not None else open(received, "rb")) as fh:
                 extracted, data_start = check_instance(
-                    fh, size, in_memory=content is not None, expected_study_uid=expected_study_uid,
+                    fh, size, expected_study_uid=expected_study_uid,
                     check_pixels=check_pixels, refuse_undecodable=self.refuse_undecodable)
             header = file_header(extracted.transfer_syntax_uid, extracted.sop_class_uid,
                                  extracted.sop_instance_uid)

@@ -78,10 +78,10 @@ def _check_complete(ds: pydicom.Dataset, fh: BinaryIO, size: int) -> None:
                                   f"{size} bytes", 0xC000)
 
 
-def check_instance(fh: BinaryIO, size: int, *, in_memory: bool, expected_study_uid: str | None,
+def check_instance(fh: BinaryIO, size: int, *, expected_study_uid: str | None,
                    check_pixels: bool, refuse_undecodable: bool) -> tuple[Extracted, int]:
     """Parse and check the Part 10 stream ``fh`` of ``size`` bytes: its index rows and
-    the offset of its data set.  A stream read from a file leaves long elements unread.
+    the offset of its data set.  Long elements are left unread unless a check needs them.
 
     Raises :class:`InvalidInstance` (not storable, PS3.18 I.2.2 failure 0xC000/0xA900) or
     :class:`InstanceConflict` (another study than ``expected_study_uid``).
@@ -91,8 +91,10 @@ def check_instance(fh: BinaryIO, size: int, *, in_memory: bool, expected_study_u
     deflated = ts == DEFLATED_EXPLICIT_VR_LE
     fh.seek(0)
     try:
-        # pydicom inflates a deflated data set into memory whole: nothing is deferred then.
-        ds = pydicom.dcmread(fh, defer_size=None if in_memory or deflated else DEFER_SIZE)
+        # Long values are left unread (the Pixel Data is copied as received, and checked by
+        # arithmetic when uncompressed).  pydicom inflates a deflated data set into memory
+        # whole: nothing is deferred then.
+        ds = pydicom.dcmread(fh, defer_size=None if deflated else DEFER_SIZE)
     except (InvalidDicomError, EOFError) as exc:
         raise InvalidInstance(f"not a DICOM Part 10 instance: {exc}".splitlines()[0], 0xC000) from None
     except Exception as exc:  # pydicom raises many types on corrupt input

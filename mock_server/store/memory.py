@@ -123,7 +123,7 @@ class MemoryStore:
         """Read and check one instance; the staged handle is the bytes to keep."""
         content = Path(source).read_bytes() if isinstance(source, (str, Path)) else self._read(source)
         extracted, data_start = check_instance(
-            io.BytesIO(content), len(content), in_memory=True, expected_study_uid=expected_study_uid,
+            io.BytesIO(content), len(content), expected_study_uid=expected_study_uid,
             check_pixels=check_pixels, refuse_undecodable=self.refuse_undecodable)
         header = file_header(extracted.transfer_syntax_uid, extracted.sop_class_uid, extracted.sop_instance_uid)
         kept = header + content[data_start:]

@@ -202,13 +202,7 @@ def retrieve_frames(state: AppState, request: Request, study: str, series: str, 
     if ts == "*":
         ts = record.transfer_syntax_uid
     refuse_undecodable(record.sop_instance_uid, record.pixel_problem, record.transfer_syntax_uid, ts)
-    ds = state.store.read_dataset(record)
-    if ts == record.transfer_syntax_uid:
-        payloads = [frame_ops.stored_frame(ds, n) for n in numbers]
-    elif ts == EXPLICIT_VR_LE:
-        payloads = [frame_ops.native_frame(ds, n) for n in numbers]
-    else:
-        payloads = [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
+    payloads = _frame_payloads(state, record, numbers, ts)
     if choice.offer.media_type == "application/octet-stream":
         if len(payloads) != 1:
             raise HttpError(406, "application/octet-stream without multipart can carry one frame only")
@@ -218,6 +212,18 @@ def retrieve_frames(state: AppState, request: Request, study: str, series: str, 
     parts = [Part(content_type=f"{part_type}; transfer-syntax={ts}", body=p,
                   content_location=f"{url}/frames/{n}", length=len(p)) for n, p in zip(numbers, payloads)]
     return multipart_response(parts, part_type, ts)
+
+
+def _frame_payloads(state: AppState, record: InstanceRecord, numbers: list[int], ts: str) -> list[bytes]:
+    if frame_ops.by_range(record.transfer_syntax_uid, ts):
+        with state.store.open(record) as fh:
+            return frame_ops.stored_frames_by_range(fh, numbers)
+    ds = state.store.read_dataset(record)
+    if ts == record.transfer_syntax_uid:
+        return [frame_ops.stored_frame(ds, n) for n in numbers]
+    if ts == EXPLICIT_VR_LE:
+        return [frame_ops.native_frame(ds, n) for n in numbers]
+    return [frame_ops.frame_in_syntax(ds, n, ts) for n in numbers]
 
 
 # -- bulk data -------------------------------------------------------------------------------------

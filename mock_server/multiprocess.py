@@ -8,19 +8,50 @@ transactions serialise concurrent STOW-RS across processes (see
 :mod:`mock_server.store.disk`).  Per-process state that cannot be shared is
 refused instead of diverging: run-time changes of ``/servers`` answer 409
 and ``--record`` needs a single process.
+
+The master forks with no thread of its own running (the store's fsync threads
+end before each fork; gunicorn's control socket, whose thread would run in the
+master, is off), so no child inherits a lock that a vanished thread holds.  A
+worker ends by itself once its master is gone, and a stopping worker waits at
+most :data:`EXIT_GRACE_SECONDS` for threads still busy with a request (one
+reading a body its client never finishes) before it exits without them.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import ssl
+import threading
+import time
 from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
 
 from .app import MockApp
-from .store.disk import DiskStore
+from .store.disk import DiskStore, shutdown_sync_pool
 
-__all__ = ["serve_with_workers"]
+__all__ = ["serve_with_workers", "EXIT_GRACE_SECONDS"]
+
+_log = logging.getLogger(__name__)
+
+#: How long a worker that stopped serving waits for its remaining threads before it exits anyway.
+EXIT_GRACE_SECONDS = 5.0
+
+
+def _exit_within(seconds: float) -> None:
+    """End this process after ``seconds`` even when a non-daemon thread never finishes
+    (interpreter shutdown joins them, and a signal no longer stops it then)."""
+    def watchdog() -> None:
+        time.sleep(seconds)
+        busy = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        _log.warning("worker %d: threads still busy %.0f s after it stopped (%s); exiting without them",
+                     os.getpid(), seconds, ", ".join(busy) or "none")
+        logging.shutdown()
+        os._exit(1)
+
+    threading.Thread(target=watchdog, name="worker-exit-watchdog", daemon=True).start()
 
 
 class _MockApplication(BaseApplication):  # type: ignore[misc]
@@ -56,12 +87,17 @@ def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, thre
             on_ready(server.LISTENERS[0].sock.getsockname()[1])
 
     def pre_fork(server: Any, worker: Any) -> None:
+        shutdown_sync_pool()  # no thread of the master runs while it forks
         if isinstance(store, DiskStore):
             store.index.close()  # an SQLite connection must not cross a fork
 
     def post_fork(server: Any, worker: Any) -> None:
         if isinstance(store, DiskStore):
             store.forget_temporary()  # the master removes a temporary store, not each worker
+
+    def worker_exit(server: Any, worker: Any) -> None:
+        if worker.pid == os.getpid():  # gunicorn also calls it in the master for a vanished worker
+            _exit_within(EXIT_GRACE_SECONDS)
 
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -77,6 +113,7 @@ def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, thre
         "when_ready": when_ready,
         "pre_fork": pre_fork,
         "post_fork": post_fork,
+        "worker_exit": worker_exit,
         "loglevel": "warning",
         "accesslog": None,
         "errorlog": "-",
@@ -84,6 +121,8 @@ def serve_with_workers(app: MockApp, host: str, port: int, workers: int, *, thre
         "limit_request_line": 65536,
         "limit_request_field_size": 65536,
     }
+    if "control_socket_disable" in Config().settings:
+        options["control_socket_disable"] = True  # its thread would run in the master across forks
     if ssl_context is not None:
         options["ssl_context"] = lambda config, default: ssl_context()
         # gunicorn wraps sockets when a certificate file is named; the context above decides the rest.

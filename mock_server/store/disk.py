@@ -67,6 +67,19 @@ def _sync_pool() -> ThreadPoolExecutor:
     return _sync_pools[pid]
 
 
+def shutdown_sync_pool() -> None:
+    """End this process's fsync threads (a process about to fork keeps no thread that could hold
+    a lock in the child); the next staged instance starts a new pool."""
+    pool = _sync_pools.pop(os.getpid(), None)
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child never uses, joins or keeps alive the pools of its parent.
+    os.register_at_fork(after_in_child=_sync_pools.clear)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -34,7 +34,7 @@ AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 DICOM_JSON = "application/dicom+json"
 
 __all__ = ["SECONDARY_CAPTURE", "AS_STORED", "DICOM_JSON", "Instance", "fixed_uid", "InstanceFactory",
-           "make_instance", "MockProcess", "retrieve_as_stored", "StoreListing", "store_listing",
+           "make_instance", "MockProcess", "kill_group", "group_members", "children_of", "retrieve_as_stored", "StoreListing", "store_listing",
            "qido_instances", "values_of", "chunks"]
 
 
@@ -140,7 +140,11 @@ def retrieve_as_stored(session: requests.Session, dicomweb_url: str, inst: Insta
 
 
 class MockProcess:
-    """``python -m dicomweb_mock --store DIR --no-fixtures --port 0 [extra...]`` as a subprocess."""
+    """``python -m dicomweb_mock --store DIR --no-fixtures --port 0 [extra...]`` as a subprocess.
+
+    The server runs in a session (and process group) of its own: stopping it ends the whole
+    group, so no worker process outlives a test, whatever state it is in.
+    """
 
     def __init__(self, store: Path, *extra: str, env: dict[str, str] | None = None, log: Path | None = None):
         self.store = store
@@ -148,7 +152,7 @@ class MockProcess:
         self._log_fh = open(self.log, "wb")
         cmd = [sys.executable, "-m", "dicomweb_mock", "--store", str(store), "--no-fixtures", "--port", "0", *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT_DIR, stdout=subprocess.PIPE, stderr=self._log_fh,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, start_new_session=True)
         self.dicomweb_url = self._wait_ready()
         self.origin = self.dicomweb_url.split("/dicom-web/")[0]
         # Keep draining stdout so the server never blocks on a full pipe.
@@ -174,14 +178,14 @@ class MockProcess:
             pass
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind runs in the server."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        """SIGKILL to every process of the server's group: no clean-up of any kind runs."""
+        kill_group(self.proc.pid)
         self.proc.wait(timeout=10)
         self._log_fh.close()
 
     def stop(self) -> None:
-        """Ctrl-C (the server's own shutdown path), SIGKILL after 10 s."""
+        """Ctrl-C (the server's own shutdown path), then SIGKILL to whatever of its group is
+        left: the master after 10 s, a worker that outlived it at once."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -198,6 +202,35 @@ class MockProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL to every process of group ``pgid`` (none left: nothing to do)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of each live (not zombie) process, read from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if fields[0] != "Z":
+            yield int(stat.parent.name), int(fields[1]), int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of group ``pgid``."""
+    return sorted(pid for pid, _, group in _live_processes() if group == pgid)
+
+
+def children_of(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid``."""
+    return sorted(child for child, parent, _ in _live_processes() if parent == pid)
 
 
 @dataclass

@@ -26,6 +26,7 @@ import requests
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 from tests.helpers import REPO_ROOT
+from tests.helpers.robustness import kill_group
 
 ROOT = REPO_ROOT
 pytest.importorskip("gunicorn")
@@ -33,7 +34,8 @@ pytest.importorskip("gunicorn")
 
 def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "dicomweb_mock", "--port", "0", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)  # a group of its own: _stop ends every worker
     deadline = time.monotonic() + 60
     lines: list[str] = []
     while time.monotonic() < deadline:
@@ -45,7 +47,8 @@ def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Po
         if found:
             threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
             return proc, found.group(1)
-    proc.kill()
+    kill_group(proc.pid)
+    proc.wait(timeout=30)
     raise AssertionError("the mock did not start:\n" + "".join(lines))
 
 
@@ -63,12 +66,13 @@ def _children(pid: int) -> list[int]:
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM to the master; whatever of its process group is left afterwards is killed."""
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
+    finally:
+        kill_group(proc.pid)
+        proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -152,8 +156,7 @@ def test_memory_store_serves_and_writes_no_store_directory(tmp_path, manifest):
         assert studies.status_code == 200 and len(studies.json()) == len(manifest["studies"])
         assert list(tmp_path.glob("dicomweb-mock-*")) == []
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        _stop(proc)
 
 
 @pytest.mark.parametrize("bad", ["0", "x", "65"])

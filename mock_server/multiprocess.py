@@ -46,10 +46,15 @@ def _exit_within(seconds: float) -> None:
     def watchdog() -> None:
         time.sleep(seconds)
         busy = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
-        _log.warning("worker %d: threads still busy %.0f s after it stopped (%s); exiting without them",
-                     os.getpid(), seconds, ", ".join(busy) or "none")
-        logging.shutdown()
-        os._exit(1)
+        # Logged from a thread of its own: a busy thread may hold the log handler's lock.
+        report = threading.Thread(target=_log.warning, daemon=True, args=(
+            "worker %d: threads still busy %.0f s after it stopped (%s); exiting without them",
+            os.getpid(), seconds, ", ".join(busy) or "none"))
+        try:
+            report.start()
+            report.join(timeout=1.0)
+        finally:
+            os._exit(1)
 
     threading.Thread(target=watchdog, name="worker-exit-watchdog", daemon=True).start()
 

@@ -11,6 +11,10 @@ endian, encapsulated) gets False and is decoded as before
 (:func:`~mock_server.dicomweb.pixel_check.pixel_data_problem`).
 ``tests/mock_server/dicomweb/test_native_pixels.py`` checks that whatever it calls
 whole, pydicom decodes.
+
+:func:`frames_layout` gives where each frame of such Pixel Data lies in the file (the
+offset of the value and the bytes per frame), so that the store can record it and a
+frame be read by its byte range.
 """
 
 from __future__ import annotations

@@ -141,12 +141,15 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 def _raw_bulk(raw: RawDataElement, path: tuple[int, ...], opts: _Options) -> dict[str, Any] | None:
     """``BulkDataURI`` of a still-raw binary element, without reading its value (it may be deferred)."""
-    if raw.VR not in BINARY_VRS or raw.VR == "UN" or not raw.length:
+    vr = raw.VR
+    if vr is None and path[-1] == 0x7FE00010:  # Implicit VR: OW, or OB when encapsulated (PS3.5 A.1, A.4)
+        vr = "OB" if raw.length == _UNDEFINED_LENGTH else "OW"
+    if vr not in BINARY_VRS or vr == "UN" or not raw.length:
         return None
     if path[-1] in PIXEL_DATA_TAGS or (raw.length != _UNDEFINED_LENGTH and raw.length >= opts.threshold):
         uri = opts.bulk(path)  # type: ignore[misc]
         if uri:
-            return {"vr": raw.VR, "BulkDataURI": uri}
+            return {"vr": vr, "BulkDataURI": uri}
     return None
 
 

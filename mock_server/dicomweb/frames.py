@@ -38,7 +38,7 @@ from .transcoding import (
 from .uids import EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE
 
 __all__ = [
-    "FrameError", "number_of_frames", "parse_frame_list", "stored_frame", "by_range", "stored_frames_by_range",
+    "FrameError", "number_of_frames", "parse_frame_list", "stored_frame", "by_range", "stored_frames_by_range", "frames_at",
     "decode_frame", "native_frame", "frame_in_syntax", "TranscodeError",
 ]
 
@@ -202,12 +202,19 @@ def stored_frames_by_range(fh: BinaryIO, numbers: list[int]) -> list[bytes]:
         data = fh.read(raw.length)
         return [_native_slice(ds, data, n) for n in numbers]
     frame_length = frame_bits // 8
+    beyond = [n for n in numbers if n * frame_length > raw.length]
+    if beyond:
+        raise FrameError(f"the stored Pixel Data is too short for frame {beyond[0]}", 500)
+    return frames_at(fh, raw.value_tell, frame_length, numbers)
+
+
+def frames_at(fh: BinaryIO, offset: int, frame_length: int, numbers: list[int]) -> list[bytes]:
+    """Frames ``numbers`` of native Pixel Data whose value starts at ``offset`` in ``fh``,
+    ``frame_length`` bytes each (PS3.5 8.1.1: frame n is the n-th run of bytes)."""
     frames = []
     for n in numbers:
-        data = b""
-        if n * frame_length <= raw.length:
-            fh.seek(raw.value_tell + (n - 1) * frame_length)
-            data = fh.read(frame_length)
+        fh.seek(offset + (n - 1) * frame_length)
+        data = fh.read(frame_length)
         if len(data) < frame_length:
             raise FrameError(f"the stored Pixel Data is too short for frame {n}", 500)
         frames.append(data)

@@ -11,20 +11,30 @@ endian, encapsulated) gets False and is decoded as before
 (:func:`~mock_server.dicomweb.pixel_check.pixel_data_problem`).
 ``tests/mock_server/dicomweb/test_native_pixels.py`` checks that whatever it calls
 whole, pydicom decodes.
+
+:func:`frames_layout` gives where each frame of such Pixel Data lies in the file (the
+offset of the value and the bytes per frame), so that the store can record it and a
+frame be read by its byte range.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
 
-__all__ = ["native_pixels_whole"]
+from .uids import EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE
+
+__all__ = ["frames_layout", "native_pixels_whole", "pixel_data_element"]
 
 _LITTLE_ENDIAN_NATIVE = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_LE})
 _MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
 _BITS_ALLOCATED = frozenset({8, 16, 32})
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+#: Native syntaxes whose Pixel Data is in the stored file as it is in the data set (not deflated).
+_IN_PLACE = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE})
+_PIXEL_DATA = 0x7FE00010
 
 
 def _single(attributes: Mapping[str, Any], key: str) -> Any:
@@ -67,3 +77,31 @@ def native_pixels_whole(transfer_syntax: str, pixel_data_length: int | None,
     elif samples != 3 or photometric != "RGB" or _int(attributes, "00280006") not in (0, 1):
         return False
     return pixel_data_length >= rows * columns * samples * (allocated // 8) * frames
+
+
+def pixel_data_element(ds: Dataset) -> RawDataElement | None:
+    """The Pixel Data (7FE0,0010) of ``ds`` as read, before any conversion (None when absent or
+    already converted): keep it before the data set is encoded, for :func:`frames_layout`."""
+    element = ds.get_item(_PIXEL_DATA, keep_deferred=True)
+    return element if isinstance(element, RawDataElement) else None
+
+
+def frames_layout(element: RawDataElement | None, transfer_syntax: str, attributes: Mapping[str, Any],
+                  frames: int) -> tuple[int, int] | None:
+    """Where the ``frames`` frames of native Pixel Data lie in the stream its ``element``
+    (:func:`pixel_data_element`) was read from: (offset of the value, bytes per frame), when
+    the syntax keeps it in place (not deflated, not encapsulated), its frames are whole bytes
+    (PS3.5 8.1.1) and the element holds them all; None otherwise."""
+    if transfer_syntax not in _IN_PLACE or frames < 1 or element is None:
+        return None
+    if element.value_tell is None or element.length == _UNDEFINED_LENGTH:
+        return None
+    bits = 1
+    for key in ("00280010", "00280011", "00280100", "00280002"):  # Rows, Columns, Bits Allocated, Samples
+        value = _int(attributes, key)
+        if value is None or value < 1:
+            return None
+        bits *= value
+    if bits % 8 or bits // 8 * frames > element.length:
+        return None
+    return int(element.value_tell), bits // 8

@@ -78,6 +78,10 @@ class InstanceRecord:
     #: Why the stored Pixel Data cannot be decoded; None when it can or was not tried
     #: (:func:`mock_server.dicomweb.pixel_check.pixel_data_problem`).
     pixel_problem: str | None = None
+    #: Offset of the Pixel Data value in the kept file and bytes per frame, when its native
+    #: frames can be read by byte range; else None (:mod:`mock_server.dicomweb.native_pixels`).
+    pixel_offset: int | None = None
+    frame_length: int | None = None
 
     @property
     def series_orthanc_id(self) -> str:

@@ -36,13 +36,14 @@ from typing import Any, BinaryIO, Iterable
 
 import pydicom
 
+from ..dicomweb.native_pixels import frames_layout, pixel_data_element
 from ..dicomweb.pixel_check import pixel_data_problem
 from ..dicomweb.uids import DEFLATED_EXPLICIT_VR_LE
 from .base import (AddResult, InstanceRecord, NotFound, SearchResult,
                    SearchScope, StagedInstance, Store, delete_records)
 from .extract import extract
 from .file_meta import file_header, read_header
-from .ingest import DEFER_SIZE, check_instance, check_size
+from .ingest import DEFER_SIZE, check_instance, check_size, kept_behind
 from .search import search
 from .sqlite_index import SqliteIndex
 
@@ -181,8 +182,12 @@ class DiskStore:
                     ts, _ = read_header(fh)
                 ds = pydicom.dcmread(path, defer_size=None if ts == DEFLATED_EXPLICIT_VR_LE else DEFER_SIZE)
                 size = path.stat().st_size
+                pixels = pixel_data_element(ds)
                 extracted = extract(ds)
                 extracted.pixel_problem = pixel_data_problem(ds, size, extracted.instance_json)
+                layout = frames_layout(pixels, ts, extracted.instance_json, extracted.number_of_frames)
+                if layout is not None:  # read from the kept file: the offset counts from its start
+                    extracted.pixel_offset, extracted.frame_length = layout
                 self.index.insert(extracted, str(path.relative_to(self.root)), size)
                 count += 1
             except Exception as exc:  # left unindexed: recover() removes it
@@ -220,6 +225,7 @@ class DiskStore:
                     check_pixels=check_pixels, refuse_undecodable=self.refuse_undecodable)
             header = file_header(extracted.transfer_syntax_uid, extracted.sop_class_uid,
                                  extracted.sop_instance_uid)
+            kept_behind(extracted, header)
             with open(tmp_path, "wb") as out:
                 out.write(header)
                 if content is not None:

@@ -59,6 +59,11 @@ class Extracted:
     patient_json: dict[str, Any]
     #: Why the Pixel Data cannot be decoded (None: it can, or it was not tried); set by the store.
     pixel_problem: str | None = None
+    #: Where native frames lie (:func:`~mock_server.dicomweb.native_pixels.frames_layout`): the
+    #: offset of the Pixel Data value, from the start of the data set once checked, in the kept
+    #: file once staged; and bytes per frame.  None when frames cannot be read by range.
+    pixel_offset: int | None = None
+    frame_length: int | None = None
 
 
 def _index_text(ds: Dataset, tag: int, keyword: str) -> str:

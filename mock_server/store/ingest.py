@@ -16,6 +16,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
+from ..dicomweb.native_pixels import frames_layout, pixel_data_element
 from ..dicomweb.pixel_check import pixel_data_problem
 from ..dicomweb.qido_attributes import RESERVED_GROUPS
 from ..dicomweb.uids import DEFLATED_EXPLICIT_VR_LE
@@ -23,7 +24,7 @@ from .base import InstanceConflict, InvalidInstance, StoreError
 from .extract import Extracted, extract
 from .file_meta import inflate, read_header
 
-__all__ = ["DEFER_SIZE", "check_instance", "check_size"]
+__all__ = ["DEFER_SIZE", "check_instance", "check_size", "kept_behind"]
 
 #: Elements longer than this stay on disk while an instance is indexed.
 DEFER_SIZE = 64 * 1024
@@ -100,6 +101,7 @@ def check_instance(fh: BinaryIO, size: int, *, expected_study_uid: str | None,
     except Exception as exc:  # pydicom raises many types on corrupt input
         raise InvalidInstance(f"cannot parse the DICOM instance: {type(exc).__name__}: {exc}"
                               .splitlines()[0][:300], 0xC000) from None
+    pixels = pixel_data_element(ds)  # as read: encoding the data set may convert it
     misplaced = next((tag for tag in ds.keys() if tag.group in _NOT_IN_DATA_SETS), None)
     if misplaced is not None:
         raise InvalidInstance(f"the data set holds element {Tag(misplaced)}: "
@@ -125,10 +127,20 @@ def check_instance(fh: BinaryIO, size: int, *, expected_study_uid: str | None,
             f"StudyInstanceUID {extracted.study_instance_uid} does not match the target study "
             f"{expected_study_uid}", 0xA900)
     extracted.pixel_problem = pixel_data_problem(ds, size, extracted.instance_json) if check_pixels else None
+    layout = frames_layout(pixels, ts, extracted.instance_json, extracted.number_of_frames)
+    if layout is not None:
+        extracted.pixel_offset, extracted.frame_length = layout[0] - data_start, layout[1]
     if extracted.pixel_problem and refuse_undecodable:
         raise InvalidInstance(extracted.pixel_problem.splitlines()[0][:300], 0xC000)
     return extracted, data_start
 
+
+
+def kept_behind(extracted: Extracted, header: bytes) -> None:
+    """The data set of ``extracted`` is kept behind ``header`` (the store's File Meta
+    Information): its Pixel Data offset now counts from the start of the kept file."""
+    if extracted.pixel_offset is not None:
+        extracted.pixel_offset += len(header)
 
 
 def check_size(size: int, max_instance_size: int | None) -> None:

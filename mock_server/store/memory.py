@@ -31,7 +31,7 @@ from .base import (AddResult, InstanceConflict, InstanceRecord, NotFound, Search
                    StagedInstance, Store, delete_records)
 from .extract import Extracted, instance_number
 from .file_meta import file_header
-from .ingest import check_instance, check_size
+from .ingest import check_instance, check_size, kept_behind
 from .orthanc_ids import instance_id, patient_id, series_id, study_id
 from .search_common import computed_series, computed_study, match_page, merged_row, uid_values
 
@@ -126,6 +126,7 @@ class MemoryStore:
             io.BytesIO(content), len(content), expected_study_uid=expected_study_uid,
             check_pixels=check_pixels, refuse_undecodable=self.refuse_undecodable)
         header = file_header(extracted.transfer_syntax_uid, extracted.sop_class_uid, extracted.sop_instance_uid)
+        kept_behind(extracted, header)
         kept = header + content[data_start:]
         return StagedInstance(extracted, len(kept), handle=kept)
 
@@ -189,7 +190,7 @@ class MemoryStore:
             ex.sop_instance_uid, ex.sop_class_uid, ex.series_instance_uid, ex.study_instance_uid, ex.patient_id,
             ex.transfer_syntax_uid, size, ex.number_of_frames,
             instance_id(ex.patient_id, ex.study_instance_uid, ex.series_instance_uid, ex.sop_instance_uid),
-            path, ex.pixel_problem)
+            path, ex.pixel_problem, ex.pixel_offset, ex.frame_length)
         self._instances[ex.sop_instance_uid] = _Instance(
             record, instance_number(ex.instance_json), json.dumps(ex.instance_json, ensure_ascii=False),
             ex.metadata_text)

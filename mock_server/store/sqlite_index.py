@@ -47,18 +47,18 @@ CREATE TABLE IF NOT EXISTS instances (
     series_uid TEXT NOT NULL, study_uid TEXT NOT NULL, patient_id TEXT NOT NULL,
     transfer_syntax TEXT NOT NULL, size INTEGER NOT NULL, frames INTEGER NOT NULL,
     instance_number INTEGER, path TEXT NOT NULL, json TEXT NOT NULL, metadata TEXT NOT NULL,
-    pixel_problem TEXT);
+    pixel_problem TEXT, pixel_offset INTEGER, frame_length INTEGER);
 CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid, instance_number);
 CREATE INDEX IF NOT EXISTS instances_study ON instances(study_uid);
 CREATE INDEX IF NOT EXISTS instances_patient ON instances(patient_id);
 """
 
 #: Bumped whenever the tables change; an index of another version is rebuilt from the files.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _TABLES = ("instances", "series", "studies", "patients", "study_names", "study_grams")
 
 _INSTANCE_COLUMNS = ("uid, sop_class_uid, series_uid, study_uid, patient_id, transfer_syntax, size, frames, "
-                     "oid, path, pixel_problem")
+                     "oid, path, pixel_problem, pixel_offset, frame_length")
 
 
 def _record(row: tuple[Any, ...]) -> InstanceRecord:
@@ -168,19 +168,20 @@ class SqliteIndex:
                              "modality=excluded.modality, json=excluded.json WHERE json IS NOT excluded.json",
                              (se_oid, ex.series_instance_uid, ex.study_instance_uid, ex.modality,
                               json.dumps(ex.series_json, ensure_ascii=False)))
-                conn.execute("INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                conn.execute("INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              (in_oid, ex.sop_instance_uid, ex.sop_class_uid, ex.series_instance_uid,
                               ex.study_instance_uid, ex.patient_id, ex.transfer_syntax_uid, size,
                               ex.number_of_frames, instance_number(ex.instance_json), path,
                               json.dumps(ex.instance_json, ensure_ascii=False), ex.metadata_text,
-                              ex.pixel_problem))
+                              ex.pixel_problem, ex.pixel_offset, ex.frame_length))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         record = InstanceRecord(ex.sop_instance_uid, ex.sop_class_uid, ex.series_instance_uid,
                                 ex.study_instance_uid, ex.patient_id, ex.transfer_syntax_uid, size,
-                                ex.number_of_frames, in_oid, path, ex.pixel_problem)
+                                ex.number_of_frames, in_oid, path, ex.pixel_problem, ex.pixel_offset,
+                                ex.frame_length)
         old_path = old[0] if old and old[0] != path else None
         return record, old_path
 
@@ -302,8 +303,8 @@ class SqliteIndex:
         row = conn.execute(f"SELECT {_INSTANCE_COLUMNS}, json FROM instances WHERE oid=?", (oid,)).fetchone()
         if row is None:
             return None
-        record = _record(row[:11])
-        return {"json": json.loads(row[11]), "children": [], "parent": record.series_orthanc_id, "record": record}
+        record = _record(row[:-1])
+        return {"json": json.loads(row[-1]), "children": [], "parent": record.series_orthanc_id, "record": record}
 
     def instances_under(self, level: str, oid: str) -> list[InstanceRecord]:
         """Every instance below an Orthanc resource (the resource itself for an instance)."""

@@ -334,3 +334,61 @@ def test_search_counts_match_the_manifest(full_stores, manifest, kind):
     by_uid = {r["0020000D"]["Value"][0]: r for r in rows}
     for s in manifest["studies"]:
         assert by_uid[s["StudyInstanceUID"]]["00201208"]["Value"] == [s["NumberOfStudyRelatedInstances"]]
+
+
+# ------------------------------------------------------------------------------------ frame layout
+
+def _multi_frame(ts: str) -> tuple[bytes, Any]:
+    """A 6-frame 64x48 16-bit instance in ``ts`` and its frames (PS3.5 8.1.1: frame n is the
+    n-th run of Rows x Columns x Bits Allocated / 8 bytes of the Pixel Data value)."""
+    import numpy as np
+
+    from tests.helpers.pixel_datasets import image_ds
+
+    frames = np.random.default_rng(5).integers(0, 4096, size=(6, 64, 48), dtype=np.uint16)
+    ds = image_ds(frames, ts=ts, byteorder=">" if ts == "1.2.840.10008.1.2.2" else "<")
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.PatientID = "1.2.826.0.1.5", "1.2.826.0.1.5.1", "FRAMES"
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    out = io.BytesIO()
+    pydicom.dcmwrite(out, ds, enforce_file_format=True, implicit_vr=ts == "1.2.840.10008.1.2",
+                     little_endian=ts != "1.2.840.10008.1.2.2")
+    order = ">" if ts == "1.2.840.10008.1.2.2" else "<"
+    return out.getvalue(), [f.astype(f.dtype.newbyteorder(order)).tobytes() for f in frames]
+
+
+@pytest.mark.parametrize("ts", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"])
+def test_native_frames_are_located_in_the_kept_file(store, ts):
+    data, frames = _multi_frame(ts)
+    record = store.add(io.BytesIO(data)).record
+    assert record.frame_length == 64 * 48 * 2
+    kept = read(store, record)
+    for n, frame in enumerate(frames, 1):
+        start = record.pixel_offset + (n - 1) * record.frame_length
+        assert kept[start:start + record.frame_length] == frame
+
+
+def test_frames_of_encapsulated_or_deflated_pixel_data_are_not_located(store, files, by_file):
+    for name, info in by_file.items():
+        if info["TransferSyntaxUID"] in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"):
+            continue
+        record = store.add(files[name]).record
+        assert (record.pixel_offset, record.frame_length) == (None, None), name
+
+
+def test_a_rebuilt_index_locates_the_frames_again(tmp_path):
+    import sqlite3
+
+    data, frames = _multi_frame("1.2.840.10008.1.2.1")
+    s = DiskStore(tmp_path / "store")
+    first = s.add(io.BytesIO(data)).record
+    s.close()
+    conn = sqlite3.connect(tmp_path / "store" / "index.sqlite")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    again = DiskStore(tmp_path / "store")
+    assert again.index.rebuilt
+    (record,) = again.instances(first.study_instance_uid)
+    assert (record.pixel_offset, record.frame_length) == (first.pixel_offset, first.frame_length)
+    again.close()

@@ -28,7 +28,6 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,6 +78,15 @@ def shutdown_sync_pool() -> None:
 if hasattr(os, "register_at_fork"):
     # A forked child never uses, joins or keeps alive the pools of its parent.
     os.register_at_fork(after_in_child=_sync_pools.clear)
+
+
+def _write_and_sync(path: Path, header: bytes, data: memoryview) -> None:
+    """Write a kept file (the store's File Meta Information, then the data set) and make it durable."""
+    with open(path, "wb") as out:
+        out.write(header)
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _fsync(path: Path) -> None:
@@ -211,34 +219,34 @@ class DiskStore:
         :class:`InstanceConflict` (nothing is left behind then).  ``check_pixels`` False
         skips the decoding of the Pixel Data (the mock's own fixtures).
         """
-        name = uuid.uuid4().hex
+        name = os.urandom(16).hex()
         tmp_path, spooled = self.tmp_dir / f"{name}.part", self.tmp_dir / f"{name}.in"
+        received: Path | None = None
         try:
             if isinstance(source, (str, Path)):
                 size, content, received = Path(source).stat().st_size, None, Path(source)
             else:
                 size, content = self._spool(source, spooled)
-                received = spooled
-            with (io.BytesIO(content) if content is not None else open(received, "rb")) as fh:
+            with (io.BytesIO(content) if content is not None else open(received or spooled, "rb")) as fh:
                 extracted, data_start = check_instance(
                     fh, size, expected_study_uid=expected_study_uid,
                     check_pixels=check_pixels, refuse_undecodable=self.refuse_undecodable)
             header = file_header(extracted.transfer_syntax_uid, extracted.sop_class_uid,
                                  extracted.sop_instance_uid)
             kept_behind(extracted, header)
-            with open(tmp_path, "wb") as out:
-                out.write(header)
-                if content is not None:
-                    out.write(memoryview(content)[data_start:])
-                else:
-                    with open(received, "rb") as src:
-                        src.seek(data_start)
-                        shutil.copyfileobj(src, out, _COPY_CHUNK)
-            synced = _sync_pool().submit(_fsync, tmp_path)
+            if content is not None:  # written and synced in the background while the next part is checked
+                synced = _sync_pool().submit(_write_and_sync, tmp_path, header, memoryview(content)[data_start:])
+            else:
+                with open(tmp_path, "wb") as out, open(received or spooled, "rb") as src:
+                    out.write(header)
+                    src.seek(data_start)
+                    shutil.copyfileobj(src, out, _COPY_CHUNK)
+                synced = _sync_pool().submit(_fsync, tmp_path)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
+            spooled.unlink(missing_ok=True)
             raise
-        finally:
+        if content is None and received is None:
             spooled.unlink(missing_ok=True)
         return StagedInstance(extracted, len(header) + size - data_start, handle=tmp_path, synced=synced)
 
@@ -247,7 +255,7 @@ class DiskStore:
         try:
             extracted = staged.extracted
             digest = hashlib.sha1(extracted.sop_instance_uid.encode()).hexdigest()
-            final = self.files_dir / digest[:2] / f"{digest}-{uuid.uuid4().hex[:12]}.dcm"
+            final = self.files_dir / digest[:2] / f"{digest}-{os.urandom(6).hex()}.dcm"
             if final.parent not in self._made_dirs:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 self._made_dirs.add(final.parent)
@@ -258,6 +266,7 @@ class DiskStore:
             except FileNotFoundError:  # the directory went with a reset (of another process)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged.handle, final)
+            staged.handle = None  # moved: nothing left to discard
             rel = str(final.relative_to(self.root))
             try:
                 record, old_path = self.index.insert(extracted, rel, staged.size)
@@ -274,7 +283,8 @@ class DiskStore:
         """Drop a staged instance that will not be committed (no-op after :meth:`commit`)."""
         if staged.synced is not None:
             staged.synced.exception()
-        Path(staged.handle).unlink(missing_ok=True)
+        if staged.handle is not None:
+            Path(staged.handle).unlink(missing_ok=True)
 
     def _spool(self, source: BinaryIO, path: Path) -> tuple[int, bytes | None]:
         """Read ``source``: (size, the whole content when it fits one chunk, else None and the

@@ -408,11 +408,14 @@ class DiskStore:
         read, the superseded file is read from ``retired/`` (same bytes, same
         size as announced); past its grace period, the instance's current file.
         """
-        for candidate in (self.root / record.path, self.retired_dir / Path(record.path).name):
-            try:
-                return open(candidate, "rb")
-            except FileNotFoundError:
-                pass
+        try:
+            return open(os.path.join(self.root, record.path), "rb")
+        except FileNotFoundError:
+            pass
+        try:
+            return open(self.retired_dir / os.path.basename(record.path), "rb")
+        except FileNotFoundError:
+            pass
         current = self.index.instance_by_uid(record.sop_instance_uid)
         if current is not None and current.path != record.path:
             return self.open(current)

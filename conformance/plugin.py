@@ -41,6 +41,7 @@ from . import cleanup
 from .requirements import Catalogue, CatalogueError, load_catalogue
 from .run import STATE, WORKER_KEY, RunState, environment, prepare, state_of
 from .selection import select_profile
+from .invocation import in_paths, selects
 from .target import Target
 from .truth import RunIds
 
@@ -67,38 +68,6 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def _item_ids(item: pytest.Item) -> tuple[str, ...] | None:
     return item.stash.get(_ITEM_IDS, None)
-
-
-def _in_paths(path: Path, paths: list[Path]) -> bool:
-    return any(path == p or p in path.parents for p in paths)
-
-
-def _arg_path(config: pytest.Config, arg: str) -> Path | None:
-    """The file system path a command-line argument names (a module name with ``--pyargs``)."""
-    name = arg.split("::", 1)[0]
-    if config.option.pyargs and name and "/" not in name and not name.endswith(".py"):
-        import importlib.util
-
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is not None:
-            if spec.submodule_search_locations:
-                return Path(next(iter(spec.submodule_search_locations))).resolve()
-            if spec.origin:
-                return Path(spec.origin).resolve()
-    return (Path(config.invocation_params.dir) / name).resolve()
-
-
-def _selected(config: pytest.Config, paths: list[Path]) -> bool:
-    """Whether the command line points at (or above) a conformance path."""
-    for arg in config.args:
-        candidate = _arg_path(config, str(arg))
-        if candidate is not None and any(
-                candidate == p or candidate in p.parents or p in candidate.parents for p in paths):
-            return True
-    return False
 
 
 def _catalogue(config: pytest.Config) -> Catalogue:
@@ -135,7 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _install_preconditions(state)
         return
     paths = suite_paths(config)
-    if not _selected(config, paths):
+    if not selects(config, paths):
         return
     options = select_profile(config, resolve_options(config))
     catalogue = _catalogue(config)
@@ -294,7 +263,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
     report = yield
     state = state_of(collector.config)
     paths = state.paths if state else suite_paths(collector.config)
-    if report.outcome != "passed" or not _in_paths(Path(collector.path), paths):
+    if report.outcome != "passed" or not in_paths(Path(collector.path), paths):
         return report
     problems = []
     for node in report.result or ():

@@ -25,8 +25,6 @@ import re
 from typing import BinaryIO
 
 import numpy as np
-import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 
@@ -38,14 +36,11 @@ from .transcoding import (
 from .uids import EXPLICIT_VR_BE, EXPLICIT_VR_LE, IMPLICIT_VR_LE
 
 __all__ = [
-    "FrameError", "number_of_frames", "parse_frame_list", "stored_frame", "by_range", "stored_frames_by_range", "frames_at",
+    "FrameError", "number_of_frames", "parse_frame_list", "stored_frame", "by_range", "frames_at",
     "decode_frame", "native_frame", "frame_in_syntax", "TranscodeError",
 ]
 
 _FRAME_NUMBER = re.compile(r"[0-9]+")
-_PIXEL_DATA = 0x7FE00010
-#: Pixel Data up to this many bytes is read whole; beyond, only the frames asked for.
-_READ_WHOLE_MAX = 64 * 1024
 _EOI_PADDED = b"\xff\xd9\x00"  # EOI (JPEG family) + the 0x00 making the item even (PS3.5 A.4)
 
 
@@ -178,34 +173,12 @@ def stored_frame(ds: Dataset, n: int) -> bytes:
 
 
 def by_range(stored_ts: str, target_ts: str) -> bool:
-    """Can frames in ``target_ts`` be read by byte range (:func:`stored_frames_by_range`) from an
+    """Can frames in ``target_ts`` be read by byte range (:func:`frames_at`) from an
     instance stored in ``stored_ts``?  Native Pixel Data that is not deflated, sent as stored
     (a little-endian one also as Explicit VR Little Endian, :func:`native_frame`)."""
     if stored_ts == EXPLICIT_VR_BE:
         return target_ts == stored_ts
     return stored_ts in (IMPLICIT_VR_LE, EXPLICIT_VR_LE) and target_ts in (stored_ts, EXPLICIT_VR_LE)
-
-
-def stored_frames_by_range(fh: BinaryIO, numbers: list[int]) -> list[bytes]:
-    """Frames ``numbers`` as stored (:func:`stored_frame`) of the Part 10 file ``fh`` whose
-    Pixel Data is native and not deflated (:func:`by_range`), reading only their bytes:
-    one frame of a large multi-frame instance does not read all of its Pixel Data."""
-    ds = pydicom.dcmread(fh, defer_size=_READ_WHOLE_MAX)
-    raw = ds.get_item(_PIXEL_DATA, keep_deferred=True)
-    if not isinstance(raw, RawDataElement) or raw.value is not None:
-        return [stored_frame(ds, n) for n in numbers]  # small enough to have been read
-    for n in numbers:
-        _check_frame(ds, n)
-    frame_bits = _attr(ds, "Rows") * _attr(ds, "Columns") * _attr(ds, "SamplesPerPixel", 1) * _attr(ds, "BitsAllocated")
-    if frame_bits % 8:  # bit-packed frames (Bits Allocated 1) are re-aligned from the whole value
-        fh.seek(raw.value_tell)
-        data = fh.read(raw.length)
-        return [_native_slice(ds, data, n) for n in numbers]
-    frame_length = frame_bits // 8
-    beyond = [n for n in numbers if n * frame_length > raw.length]
-    if beyond:
-        raise FrameError(f"the stored Pixel Data is too short for frame {beyond[0]}", 500)
-    return frames_at(fh, raw.value_tell, frame_length, numbers)
 
 
 def frames_at(fh: BinaryIO, offset: int, frame_length: int, numbers: list[int]) -> list[bytes]:

@@ -215,11 +215,9 @@ def retrieve_frames(state: AppState, request: Request, study: str, series: str, 
 
 
 def _frame_payloads(state: AppState, record: InstanceRecord, numbers: list[int], ts: str) -> list[bytes]:
-    if frame_ops.by_range(record.transfer_syntax_uid, ts):
-        with state.store.open(record) as fh:
-            if record.pixel_offset is not None and record.frame_length:  # located when stored
-                return frame_ops.frames_at(fh, record.pixel_offset, record.frame_length, numbers)
-            return frame_ops.stored_frames_by_range(fh, numbers)
+    if record.pixel_offset is not None and record.frame_length and frame_ops.by_range(record.transfer_syntax_uid, ts):
+        with state.store.open(record) as fh:  # frames located when the instance was stored
+            return frame_ops.frames_at(fh, record.pixel_offset, record.frame_length, numbers)
     ds = state.store.read_dataset(record)
     if ts == record.transfer_syntax_uid:
         return [frame_ops.stored_frame(ds, n) for n in numbers]

@@ -23,18 +23,13 @@ from dicomweb_conformance.schemas import (
 from dicomweb_mock.dicomweb.dicom_json import (
     DicomJsonError, attribute_json, dataset_to_json, element_json, json_to_dataset,
 )
+from tests.helpers.part10 import reread
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 YAMADA = "Yamada^Tarou=山田^太郎=やまだ^たろう"  # PS3.5 H.3.1 example 1
 
 
-def reread(ds: Dataset) -> Dataset:
-    """Encode *ds* as Explicit VR Little Endian and read it back, as a server would."""
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=False, implicit_vr=False, little_endian=True)
-    buffer.seek(0)
-    return pydicom.dcmread(buffer, force=True)
 
 
 def item(**keywords: object) -> Dataset:

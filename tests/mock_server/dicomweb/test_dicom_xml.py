@@ -7,10 +7,8 @@ examples), the A.1.6 schema and the XML/JSON mapping of PS3.18 F.3.1.
 from __future__ import annotations
 
 import base64
-import io
 import struct
 
-import pydicom
 import pytest
 from lxml import etree
 from pydicom.dataset import Dataset
@@ -21,17 +19,13 @@ from dicomweb_mock.dicomweb.dicom_xml import (
     NATIVE_DICOM_NS, DicomXmlError, dataset_to_xml, dataset_to_xml_element, json_to_xml,
     xml_to_dataset, xml_to_json,
 )
+from tests.helpers.part10 import reread
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 NS = {"d": NATIVE_DICOM_NS}
 YAMADA = "Yamada^Tarou=山田^太郎=やまだ^たろう"  # PS3.5 H.3.1 example 1
 
 
-def reread(ds: Dataset) -> Dataset:
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=False, implicit_vr=False, little_endian=True)
-    buffer.seek(0)
-    return pydicom.dcmread(buffer, force=True)
 
 
 def sample() -> Dataset:

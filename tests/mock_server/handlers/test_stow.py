@@ -18,7 +18,7 @@ from lxml import etree
 from dicomweb_conformance.schemas import NATIVE_DICOM_NS, validate_json, validate_xml
 from dicomweb_mock.dicomweb.media_types import parse_media_type
 from dicomweb_mock.dicomweb.multipart import get_boundary, iter_multipart
-from tests.helpers.part10 import assert_kept
+from tests.helpers.part10 import assert_kept, rewritten
 from tests.helpers.http import MockClient
 
 # pydicom warns (and the store then refuses the part) on the deliberately broken bodies.
@@ -318,20 +318,13 @@ def test_partial_study_uid_mismatch_is_202(empty_app, files, by_file):
     assert [i[SOP_INSTANCE]["Value"][0] for i in failed(obj)] == [by_file[b.name]["SOPInstanceUID"]]
 
 
-def _rewritten(path: Path, **changes: str) -> bytes:
-    ds = pydicom.dcmread(path)
-    for keyword, value in changes.items():
-        setattr(ds, keyword, value)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
 
 
 def test_same_sop_instance_in_another_series_is_a_conflict(empty_app, files, by_file):
     c = MockClient(empty_app)
     path = small(files)
     assert stow(c, dicom_body([path])).status_code == 200
-    moved = _rewritten(path, SeriesInstanceUID=by_file[path.name]["SeriesInstanceUID"] + ".77")
+    moved = rewritten(path, SeriesInstanceUID=by_file[path.name]["SeriesInstanceUID"] + ".77")
     r = stow(c, multipart([("application/dicom", moved)]))
     assert r.status_code == 409
     assert failed(module(r))[0][SOP_INSTANCE]["Value"] == [by_file[path.name]["SOPInstanceUID"]]

@@ -9,7 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -18,7 +17,7 @@ from dicomweb_mock.dicomweb.qido_query import parse_qido
 from dicomweb_mock.store.base import InstanceConflict, InvalidInstance, NotFound, SearchScope
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.store.sqlite_index import SqliteIndex
-from tests.helpers.part10 import assert_kept
+from tests.helpers.part10 import assert_kept, rewritten
 from tests.helpers import REPO_ROOT
 
 ROOT_DIR = REPO_ROOT
@@ -53,13 +52,6 @@ def consistent(store: DiskStore) -> bool:
     return store.index.all_paths() == dcm_files(store) and not list(store.tmp_dir.iterdir())
 
 
-def rewritten(path: Path, **changes: str) -> bytes:
-    ds = pydicom.dcmread(path)
-    for keyword, value in changes.items():
-        setattr(ds, keyword, value)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
 
 
 def tiny_instance(tmp_path: Path, extra_bytes: int = 0) -> Path:

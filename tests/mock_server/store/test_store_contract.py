@@ -17,7 +17,6 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-import pydicom
 import pytest
 
 from dicomweb_mock.dicomweb.qido_query import parse_qido
@@ -25,7 +24,7 @@ from dicomweb_mock.store.base import InstanceConflict, InvalidInstance, NotFound
 from dicomweb_mock.store.disk import DiskStore
 from dicomweb_mock.store.memory import MemoryStore
 from dicomweb_mock.store.orthanc_ids import instance_id, patient_id, series_id, study_id
-from tests.helpers.part10 import assert_kept
+from tests.helpers.part10 import assert_kept, part10_bytes, rewritten
 
 KINDS = ["disk", "memory"]
 EMPTY = {"patients": 0, "studies": 0, "series": 0, "instances": 0}
@@ -47,14 +46,6 @@ def by_file(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {i["file"]: i for i in manifest["instances"]}
 
 
-def rewritten(path: Path, **changes: str) -> bytes:
-    """The Part 10 bytes of ``path`` with some attributes changed."""
-    ds = pydicom.dcmread(path)
-    for keyword, value in changes.items():
-        setattr(ds, keyword, value)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
 
 
 def read(store: Store, record: Any) -> bytes:
@@ -350,11 +341,8 @@ def _multi_frame(ts: str) -> tuple[bytes, Any]:
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.PatientID = "1.2.826.0.1.5", "1.2.826.0.1.5.1", "FRAMES"
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    out = io.BytesIO()
-    pydicom.dcmwrite(out, ds, enforce_file_format=True, implicit_vr=ts == "1.2.840.10008.1.2",
-                     little_endian=ts != "1.2.840.10008.1.2.2")
     order = ">" if ts == "1.2.840.10008.1.2.2" else "<"
-    return out.getvalue(), [f.astype(f.dtype.newbyteorder(order)).tobytes() for f in frames]
+    return part10_bytes(ds), [f.astype(f.dtype.newbyteorder(order)).tobytes() for f in frames]
 
 
 @pytest.mark.parametrize("ts", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"])
